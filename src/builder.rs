@@ -1,0 +1,145 @@
+//! [`OAuthMiddlewareBuilder`]: every setting of the middleware, with its
+//! default.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{Lifetimes, TokenCache};
+use crate::middleware::Inner;
+use crate::{
+    Error, OAuthMiddleware, RejectionPredicate, ReplayPolicy, TokenRequest, TokenSource,
+    is_token_rejected,
+};
+
+/// Stop using a token this long before it expires, by default.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The lifetime assumed for a token whose response has no `expires_in`.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Longer announced lifetimes are cut to this, by default (24 hours).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The leeway never exceeds this fraction (1/10) of a token's lifetime, so a
+/// 2-second token is used for 1.8 s rather than never.
+const LEEWAY_MAX_FRACTION: u32 = 10;
+
+/// Configures an [`OAuthMiddleware`]; made by [`OAuthMiddleware::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware, ReplayPolicy};
+///
+/// let oauth = OAuthMiddleware::builder(ClientCredentials::new(
+///     "https://auth.example.com/oauth/token",
+///     "id",
+///     "secret",
+/// ))
+/// .audience("https://api.example.com")
+/// .leeway(Duration::from_secs(60))
+/// .replay(ReplayPolicy::IdempotentOnly)
+/// .build()?;
+/// # Ok::<(), reqwest_oauth::Error>(())
+/// ```
+#[must_use]
+pub struct OAuthMiddlewareBuilder {
+    source: Arc<dyn TokenSource>,
+    audience: Option<Arc<str>>,
+    lifetimes: Lifetimes,
+    replay: ReplayPolicy,
+    rejected: RejectionPredicate,
+}
+
+impl OAuthMiddlewareBuilder {
+    pub(crate) fn new(source: Arc<dyn TokenSource>) -> Self {
+        OAuthMiddlewareBuilder {
+            source,
+            audience: None,
+            lifetimes: Lifetimes {
+                leeway: DEFAULT_LEEWAY,
+                leeway_max_fraction: LEEWAY_MAX_FRACTION,
+                default_lifetime: DEFAULT_LIFETIME,
+                max_lifetime: DEFAULT_MAX_LIFETIME,
+            },
+            replay: ReplayPolicy::default(),
+            rejected: Arc::new(is_token_rejected),
+        }
+    }
+
+    /// The audience of requests that carry no [`Audience`](crate::Audience)
+    /// extension. Default: none (no `audience` parameter is sent).
+    pub fn audience(mut self, audience: impl Into<Arc<str>>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Stop using a token this long before it expires (default 30 s; never
+    /// more than a tenth of the token's lifetime).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.lifetimes.leeway = leeway;
+        self
+    }
+
+    /// The lifetime assumed when the token response has no `expires_in`
+    /// (default 1 hour).
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.default_lifetime = lifetime;
+        self
+    }
+
+    /// Announced lifetimes longer than this are cut to it (default 24 h).
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.max_lifetime = lifetime;
+        self
+    }
+
+    /// Decides which API responses mean "this token is no good" (default:
+    /// [`is_token_rejected`]).
+    ///
+    /// ```
+    /// # let source = reqwest_oauth::ClientCredentials::new("https://a.example/t", "id", "s");
+    /// // An API that answers 403 for expired tokens.
+    /// let oauth = reqwest_oauth::OAuthMiddleware::builder(source)
+    ///     .expired_token_predicate(|response| response.status() == 403)
+    ///     .build()?;
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
+    pub fn expired_token_predicate(
+        mut self,
+        predicate: impl Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.rejected = Arc::new(predicate);
+        self
+    }
+
+    /// Which requests are replayed after their token was rejected (default:
+    /// any method).
+    pub fn replay(mut self, policy: ReplayPolicy) -> Self {
+        self.replay = policy;
+        self
+    }
+
+    /// Checks the configuration (the source's, and that durations make sense)
+    /// and builds the middleware. No token is fetched until the first request.
+    pub fn build(self) -> Result<OAuthMiddleware, Error> {
+        self.source.check()?;
+        if self.lifetimes.default_lifetime.is_zero() || self.lifetimes.max_lifetime.is_zero() {
+            return Err(Error::Config(
+                "token lifetimes must be longer than zero".into(),
+            ));
+        }
+        Ok(self.build_unchecked())
+    }
+
+    pub(crate) fn build_unchecked(self) -> OAuthMiddleware {
+        let mut default_key = TokenRequest::new();
+        if let Some(audience) = self.audience {
+            default_key = default_key.with_audience(audience);
+        }
+        OAuthMiddleware::from_inner(Inner {
+            cache: TokenCache::new(self.source, default_key, self.lifetimes),
+            replay: self.replay,
+            rejected: self.rejected,
+        })
+    }
+}

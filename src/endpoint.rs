@@ -1,0 +1,291 @@
+//! One HTTP exchange with a token endpoint: body format, client
+//! authentication, bounded read, and turning the answer into a token or a
+//! typed error.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::response::{parse_error, parse_token};
+use crate::{Error, Token};
+
+/// How long one token request may take, unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest token endpoint response read, unless configured otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+const USER_AGENT_VALUE: &str = concat!("reqwest-oauth/", env!("CARGO_PKG_VERSION"));
+
+/// How the token request's parameters are encoded in its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BodyFormat {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 requires.
+    #[default]
+    Form,
+    /// A JSON object of strings, as some vendors require instead.
+    Json,
+}
+
+/// How the client proves its identity to the token endpoint (RFC 6749 2.3.1).
+///
+/// A client without a secret (a public client) always sends only its
+/// `client_id` in the body, whichever style is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// HTTP Basic with the id and secret each form-urlencoded first, as
+    /// RFC 6749 2.3.1 specifies. The secret is never also sent in the body.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` as body parameters.
+    Body,
+}
+
+/// Where and how token requests are sent: the URL, the body format, the
+/// client's credentials, the HTTP client and its limits.
+///
+/// The built-in grants own one of these; a custom
+/// [`TokenSource`](crate::TokenSource) can use one too, to get the same
+/// wire handling and typed errors:
+///
+/// ```
+/// use reqwest_oauth::{BodyFormat, TokenEndpoint};
+///
+/// let endpoint = TokenEndpoint::new("https://auth.example.com/oauth/token")
+///     .client("my-client", Some("my-secret".to_owned()))
+///     .body_format(BodyFormat::Json);
+/// # let _ = endpoint;
+/// ```
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    url: String,
+    client_id: Option<String>,
+    client_secret: Option<Arc<SecretString>>,
+    format: BodyFormat,
+    auth: ClientAuth,
+    timeout: Duration,
+    body_limit: usize,
+    http: Option<reqwest::Client>,
+}
+
+impl TokenEndpoint {
+    /// A token endpoint at `url`, with form bodies, Basic client
+    /// authentication, a 30 s timeout and a 64 KiB response limit.
+    pub fn new(url: impl Into<String>) -> Self {
+        TokenEndpoint {
+            url: url.into(),
+            client_id: None,
+            client_secret: None,
+            format: BodyFormat::default(),
+            auth: ClientAuth::default(),
+            timeout: DEFAULT_TIMEOUT,
+            body_limit: DEFAULT_BODY_LIMIT,
+            http: None,
+        }
+    }
+
+    /// Sets the client's id and, for a confidential client, its secret.
+    pub fn client(mut self, id: impl Into<String>, secret: Option<String>) -> Self {
+        self.client_id = Some(id.into());
+        self.client_secret = secret.map(|s| Arc::new(SecretString::from(s)));
+        self
+    }
+
+    /// Sets how parameters are encoded in the body.
+    pub fn body_format(mut self, format: BodyFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets how the client authenticates.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Sets how long one token request may take in all.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the largest response body read; larger ones are an error.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Uses this HTTP client for token requests instead of the crate's own.
+    ///
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: the
+    /// crate refuses any redirect it is handed, but a client that follows
+    /// them has already sent the credentials on by then.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The token endpoint URL as configured.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Checks what can be checked without a request: the URL parses and is
+    /// `http` or `https`.
+    pub fn check(&self) -> Result<(), Error> {
+        self.parsed_url().map(drop)
+    }
+
+    /// Sends one token request with these parameters (plus the client's
+    /// credentials as configured) and reads the answer.
+    pub async fn request(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
+        let url = self.parsed_url()?;
+        let http = match &self.http {
+            Some(client) => client,
+            None => shared_client()?,
+        };
+        let mut builder = http
+            .post(url)
+            .timeout(self.timeout)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        let mut body: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 2);
+        match (&self.client_id, &self.client_secret, self.auth) {
+            (Some(id), Some(secret), ClientAuth::Basic) => {
+                builder =
+                    builder.basic_auth(form_encode(id), Some(form_encode(secret.expose_secret())));
+            }
+            (Some(id), secret, _) => {
+                body.push(("client_id", id));
+                if let Some(secret) = secret {
+                    body.push(("client_secret", secret.expose_secret()));
+                }
+            }
+            (None, _, _) => {}
+        }
+        body.extend_from_slice(params);
+        builder = match self.format {
+            BodyFormat::Form => builder
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(
+                    form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(&body)
+                        .finish(),
+                ),
+            BodyFormat::Json => builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(json_body(&body)),
+        };
+        let issued_at = Instant::now();
+        let response = builder.send().await.map_err(Error::transport)?;
+        self.read(response, issued_at).await
+    }
+
+    async fn read(
+        &self,
+        mut response: reqwest::Response,
+        issued_at: Instant,
+    ) -> Result<Token, Error> {
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(Error::Redirect { status });
+        }
+        let body = read_limited(&mut response, self.body_limit).await?;
+        if status.is_success() {
+            parse_token(status, &body, issued_at)
+        } else {
+            Err(parse_error(status, &body).into())
+        }
+    }
+
+    fn parsed_url(&self) -> Result<url::Url, Error> {
+        let url = url::Url::parse(&self.url).map_err(|e| {
+            Error::Config(format!(
+                "token endpoint URL {:?} is not valid: {e}",
+                self.url
+            ))
+        })?;
+        match url.scheme() {
+            "http" | "https" => Ok(url),
+            other => Err(Error::Config(format!(
+                "token endpoint URL must be http or https, not {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("format", &self.format)
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads at most `limit` bytes of the body; more is an error, not a
+/// truncation, so a hostile or broken server cannot exhaust memory.
+async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, Error> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(Error::ResponseTooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Error::transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Error::ResponseTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// RFC 6749 2.3.1: id and secret are form-urlencoded before Basic encoding.
+fn form_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn json_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let object: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+    // Serialising a map of strings cannot fail.
+    serde_json::to_vec(&object).unwrap_or_default()
+}
+
+/// The crate's own client for token requests: one connection pool for the
+/// process, and redirects never followed, so credentials stay with the host
+/// they were meant for.
+fn shared_client() -> Result<&'static reqwest::Client, Error> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| {
+            Error::Config(format!(
+                "could not build the token endpoint HTTP client: {e}"
+            ))
+        })
+}

@@ -1,0 +1,240 @@
+//! The crate's one error type, and the token endpoint's own words inside it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::StatusCode;
+
+/// Everything that can stop a token from being obtained or attached.
+///
+/// One fetch may be shared by many waiting requests, so `Error` is `Clone`:
+/// every waiter gets the same error. Inside a `reqwest_middleware` chain the
+/// error arrives wrapped in [`reqwest_middleware::Error::Middleware`]; get it
+/// back with [`Error::from_middleware`]:
+///
+/// ```
+/// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) {
+/// match client.get("https://api.example.com/things").send().await {
+///     Ok(response) => println!("{}", response.status()),
+///     Err(err) => match reqwest_oauth::Error::from_middleware(&err) {
+///         Some(oauth) if oauth.is_transient() => eprintln!("try later: {oauth}"),
+///         Some(oauth) => eprintln!("fix the configuration: {oauth}"),
+///         None => eprintln!("the API request itself failed: {err}"),
+///     },
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The token endpoint answered with an error status; what it said is kept.
+    #[error(transparent)]
+    TokenEndpoint(#[from] EndpointError),
+
+    /// The token endpoint could not be reached, or did not answer in time.
+    #[error("token endpoint request failed: {source}")]
+    Transport {
+        /// The underlying HTTP error (connection refused, timeout, …).
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
+
+    /// The token endpoint answered with a redirect. Credentials are never
+    /// sent to another location, so the redirect is not followed.
+    #[error("token endpoint answered {status} with a redirect, which is never followed")]
+    Redirect {
+        /// The redirect status (301, 302, 303, 307 or 308).
+        status: StatusCode,
+    },
+
+    /// The token endpoint answered with success but the body is not a usable
+    /// token response (not JSON, no `access_token`, …). No part of the body
+    /// is quoted, since it may hold a token.
+    #[error("token endpoint sent an unusable token response ({status}): {reason}")]
+    InvalidTokenResponse {
+        /// The HTTP status of the response.
+        status: StatusCode,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The token endpoint issued a token of a type other than `Bearer`.
+    #[error("token endpoint issued a {0:?} token; only bearer tokens can be attached")]
+    UnsupportedTokenType(String),
+
+    /// The token endpoint's response body is larger than the configured limit.
+    #[error("token endpoint response is larger than {limit} bytes")]
+    ResponseTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+
+    /// The crate was configured with something it cannot use.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The token fetch ended without a result (its task was cancelled, for
+    /// example because the runtime shut down). The next request tries again.
+    #[error("the token fetch stopped before it produced a result")]
+    FetchAborted,
+}
+
+impl Error {
+    /// Finds this crate's error inside an error returned by a
+    /// `reqwest_middleware` client, if the middleware produced it.
+    pub fn from_middleware(err: &reqwest_middleware::Error) -> Option<&Error> {
+        match err {
+            reqwest_middleware::Error::Middleware(inner) => inner.downcast_ref::<Error>(),
+            reqwest_middleware::Error::Reqwest(_) => None,
+        }
+    }
+
+    /// Whether trying again later may succeed: the network failed, the
+    /// endpoint timed out, answered 5xx or 429, or the fetch was cut short.
+    /// Bad credentials, refused grants and bad configuration are permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } | Error::FetchAborted => true,
+            Error::TokenEndpoint(e) => {
+                e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS
+            }
+            _ => false,
+        }
+    }
+
+    /// The token endpoint's error details, when it answered with an error.
+    pub fn endpoint_error(&self) -> Option<&EndpointError> {
+        match self {
+            Error::TokenEndpoint(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn transport(source: reqwest::Error) -> Self {
+        // reqwest's own message names the URL; strip it in case a user put
+        // credentials in a query string.
+        Error::Transport {
+            source: Arc::new(source.without_url()),
+        }
+    }
+}
+
+/// An RFC 6749 section 5.2 error code, as sent in the `error` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`: a parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// `invalid_client`: client authentication failed.
+    InvalidClient,
+    /// `invalid_grant`: the credentials, code or refresh token were refused.
+    InvalidGrant,
+    /// `unauthorized_client`: this client may not use this grant type.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`: the server does not know this grant type.
+    UnsupportedGrantType,
+    /// `invalid_scope`: the requested scope is unknown or too broad.
+    InvalidScope,
+    /// Any other code, kept as sent.
+    Other(String),
+}
+
+impl ErrorCode {
+    /// Reads a code as sent by the server.
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the token endpoint said when it refused to issue a token.
+///
+/// Carries the HTTP status, the RFC 6749 `error` code, `error_description`,
+/// `error_uri`, the non-standard `message` field some servers send instead,
+/// and, when the body was not a JSON error object, a short printable snippet
+/// of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: Option<ErrorCode>,
+    pub(crate) description: Option<String>,
+    pub(crate) message: Option<String>,
+    pub(crate) uri: Option<String>,
+    pub(crate) body_snippet: Option<String>,
+}
+
+impl EndpointError {
+    /// The HTTP status of the error response.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `error` code, when the body had one.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        self.code.as_ref()
+    }
+
+    /// The `error_description`, when the body had one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The non-standard `message` field, when the body had one.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The `error_uri`, when the body had one.
+    pub fn uri(&self) -> Option<&str> {
+        self.uri.as_deref()
+    }
+
+    /// A short, printable start of the body, when it was not a JSON error.
+    pub fn body_snippet(&self) -> Option<&str> {
+        self.body_snippet.as_deref()
+    }
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token endpoint answered {}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, ": {code}")?;
+        }
+        for text in [&self.description, &self.message].into_iter().flatten() {
+            write!(f, ": {text}")?;
+        }
+        if let Some(snippet) = &self.body_snippet {
+            write!(f, ": body {snippet:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EndpointError {}

@@ -1,0 +1,84 @@
+//! OAuth 2.0 bearer tokens for [`reqwest_middleware`] clients.
+//!
+//! Add [`OAuthMiddleware`] to a client and every request carries a valid
+//! `Authorization: Bearer …` header. The middleware fetches a token on the
+//! first request, caches it per audience and scope, lets exactly one task
+//! fetch while the others wait for its result, and when the API answers
+//! `401` because the token expired, fetches a new one and sends the request
+//! once more.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use reqwest_oauth::{BodyFormat, ClientAuth, ClientCredentials, OAuthMiddleware};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let grant = ClientCredentials::new("https://auth.example.com/oauth/token", "id", "secret")
+//!     .body_format(BodyFormat::Json) // many vendors want JSON; the RFC default is a form
+//!     .client_auth(ClientAuth::Body); // and the credentials in the body
+//! let oauth = OAuthMiddleware::builder(grant)
+//!     .audience("https://api.example.com")
+//!     .build()?;
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(oauth.clone())
+//!     .build();
+//!
+//! let response = client.get("https://api.example.com/things").send().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Choosing a grant
+//!
+//! - [`ClientCredentials`]: a service calling an API as itself (RFC 6749 4.4).
+//! - [`PasswordGrant`]: a dedicated API user's name and password (RFC 6749 4.3).
+//! - Anything else: implement [`TokenSource`]; [`TokenEndpoint`] does the
+//!   HTTP and error handling if your flow talks to a token endpoint.
+//!
+//! # Audiences and scopes
+//!
+//! The builder's [`audience`](OAuthMiddlewareBuilder::audience) applies to
+//! every request; the [`Audience`] and [`Scope`] extensions choose another
+//! token for one request. Each distinct audience and scope has its own
+//! cached token. [`SkipAuth`] sends a request untouched, and so does a
+//! request that already has an `Authorization` header.
+//!
+//! # Errors
+//!
+//! When no token can be had the request is not sent: the caller gets an
+//! [`Error`] inside `reqwest_middleware::Error::Middleware`. Get it back with
+//! [`Error::from_middleware`]; [`EndpointError`] holds what the token
+//! endpoint said (status, `error`, `error_description`, `message`).
+//!
+//! # Testing
+//!
+//! The `testkit` feature adds an in-process authorization server and
+//! protected API on 127.0.0.1, for tests against mock upstreams.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod cache;
+mod endpoint;
+mod error;
+mod extensions;
+mod middleware;
+mod rejection;
+mod request;
+mod response;
+mod source;
+mod token;
+
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+
+pub use builder::{DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_LIFETIME, OAuthMiddlewareBuilder};
+pub use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, TokenEndpoint};
+pub use error::{EndpointError, Error, ErrorCode};
+pub use extensions::{Audience, Scope, SkipAuth};
+pub use middleware::OAuthMiddleware;
+pub use rejection::{RejectionPredicate, ReplayPolicy, is_token_rejected};
+pub use request::TokenRequest;
+pub use source::{BoxFuture, ClientCredentials, PasswordGrant, TokenSource};
+pub use token::Token;

@@ -1,0 +1,189 @@
+//! [`OAuthMiddleware`]: choose the key, attach the token, replay once on an
+//! expired-token 401.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::Extensions;
+use http::header::AUTHORIZATION;
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::builder::OAuthMiddlewareBuilder;
+use crate::cache::{Lease, Slot, TokenCache};
+use crate::{
+    Audience, Error, RejectionPredicate, ReplayPolicy, Scope, SkipAuth, Token, TokenRequest,
+    TokenSource,
+};
+
+/// Gives every request of a `reqwest_middleware` client an OAuth 2.0 bearer
+/// token: fetched lazily, cached per audience and scope, fetched by one task
+/// at a time, and renewed once when the API rejects it.
+///
+/// Cloning is cheap and clones share one cache.
+///
+/// ```no_run
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let oauth = OAuthMiddleware::builder(ClientCredentials::new(
+///     "https://auth.example.com/oauth/token",
+///     "client-id",
+///     "client-secret",
+/// ))
+/// .audience("https://api.example.com")
+/// .build()?;
+///
+/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(oauth.clone())
+///     .build();
+/// let things = client.get("https://api.example.com/things").send().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct OAuthMiddleware {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cache: TokenCache,
+    pub(crate) replay: ReplayPolicy,
+    pub(crate) rejected: RejectionPredicate,
+}
+
+impl OAuthMiddleware {
+    /// The middleware with every default: no audience, 30 s leeway, replay
+    /// of any method on an expired-token 401.
+    pub fn new(source: impl TokenSource) -> Self {
+        OAuthMiddlewareBuilder::new(Arc::new(source)).build_unchecked()
+    }
+
+    /// A builder to set the default audience, leeway, lifetimes and the
+    /// expired-token predicate.
+    pub fn builder(source: impl TokenSource) -> OAuthMiddlewareBuilder {
+        OAuthMiddlewareBuilder::new(Arc::new(source))
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        OAuthMiddleware {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A valid token for `audience` (`None`: the default audience), from the
+    /// cache or fetched now, for code that needs the token itself.
+    pub async fn token(&self, audience: Option<&str>) -> Result<Arc<Token>, Error> {
+        let key = self.key(audience.map(Arc::from), None);
+        let slot = self.inner.cache.slot(&key);
+        Ok(self.inner.cache.lease(&slot).await?.token)
+    }
+
+    /// Forgets the cached token for `audience` (`None`: the default
+    /// audience); the next request fetches a new one.
+    pub fn invalidate(&self, audience: Option<&str>) {
+        let key = self.key(audience.map(Arc::from), None);
+        self.inner.cache.invalidate(&key);
+    }
+
+    /// Forgets every cached token.
+    pub fn invalidate_all(&self) {
+        self.inner.cache.invalidate_all();
+    }
+
+    fn key(&self, audience: Option<Arc<str>>, scope: Option<Arc<str>>) -> TokenRequest {
+        let default = self.inner.cache.default_key();
+        let mut key = TokenRequest::new();
+        if let Some(audience) = audience.or_else(|| default.audience().map(Arc::from)) {
+            key = key.with_audience(audience);
+        }
+        if let Some(scope) = scope {
+            key = key.with_scope(scope);
+        }
+        key
+    }
+
+    fn slot_for(&self, extensions: &Extensions) -> Cow<'_, Arc<Slot>> {
+        let audience = extensions.get::<Audience>().map(|a| a.0.clone());
+        let scope = extensions.get::<Scope>().map(|s| s.0.clone());
+        if audience.is_none() && scope.is_none() {
+            return Cow::Borrowed(self.inner.cache.default_slot());
+        }
+        Cow::Owned(self.inner.cache.slot(&self.key(audience, scope)))
+    }
+
+    /// The API rejected the token the request carried: forget it (unless a
+    /// newer one replaced it already) and, if allowed, send the request once
+    /// more with a newer token. Never loops: the replay's answer is final.
+    async fn after_rejection(
+        &self,
+        slot: &Arc<Slot>,
+        lease: Lease,
+        replay: Option<Request>,
+        rejected: Response,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if lease.fetched {
+            // A token fetched for this very request was refused: a new one
+            // would be refused too (wrong audience, missing permission).
+            tracing::debug!("a freshly fetched token was rejected; returning the 401");
+            return Ok(rejected);
+        }
+        self.inner.cache.invalidate_if_current(slot, &lease.token);
+        let Some(mut replay) = replay else {
+            tracing::debug!("rejected token invalidated; request not replayable");
+            return Ok(rejected);
+        };
+        let renewed = self
+            .inner
+            .cache
+            .lease(slot)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        tracing::debug!(
+            fetched = renewed.fetched,
+            "rejected token replaced; replaying the request"
+        );
+        replay
+            .headers_mut()
+            .insert(AUTHORIZATION, renewed.token.header_value().clone());
+        drop(rejected);
+        next.run(replay, extensions).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for OAuthMiddleware {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if extensions.get::<SkipAuth>().is_some() || request.headers().contains_key(AUTHORIZATION) {
+            return next.run(request, extensions).await;
+        }
+        let slot = self.slot_for(extensions);
+        let lease = self
+            .inner
+            .cache
+            .lease(&slot)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        // Keep a copy for the replay before the header goes in; a token
+        // fetched for this request is never renewed for it, so skip the copy.
+        let replay = match !lease.fetched && self.inner.replay.allows(request.method()) {
+            true => request.try_clone(),
+            false => None,
+        };
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, lease.token.header_value().clone());
+        let response = next.clone().run(request, extensions).await?;
+        if !(self.inner.rejected)(&response) {
+            return Ok(response);
+        }
+        self.after_rejection(&slot, lease, replay, response, extensions, next)
+            .await
+    }
+}

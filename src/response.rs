@@ -1,0 +1,211 @@
+//! Reading what a token endpoint answered: a token (RFC 6749 5.1) or an
+//! error (RFC 6749 5.2, plus the `message` shape some vendors use).
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::error::{EndpointError, ErrorCode};
+use crate::{Error, Token};
+
+/// How much of a non-JSON error body is quoted in an error.
+const SNIPPET_CHARS: usize = 120;
+
+/// Reads a successful token response body into a [`Token`].
+pub(crate) fn parse_token(
+    status: StatusCode,
+    body: &[u8],
+    issued_at: Instant,
+) -> Result<Token, Error> {
+    let invalid = |reason: &str| Error::InvalidTokenResponse {
+        status,
+        reason: reason.to_owned(),
+    };
+    let mut fields = match serde_json::from_slice::<Value>(strip_bom(body)) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return Err(invalid("the body is not a JSON object")),
+        Err(_) => return Err(invalid("the body is not JSON")),
+    };
+    let access_token = match fields.remove("access_token") {
+        Some(Value::String(token)) => token,
+        Some(_) => return Err(invalid("`access_token` is not a string")),
+        None => return Err(invalid("the body has no `access_token`")),
+    };
+    // RFC 6749 requires token_type, but servers that leave it out issue
+    // bearer tokens, so a missing type is read as bearer.
+    match fields.remove("token_type") {
+        None => {}
+        Some(Value::String(kind)) if kind.eq_ignore_ascii_case("bearer") => {}
+        Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),
+        Some(_) => return Err(invalid("`token_type` is not a string")),
+    }
+    let mut token = Token::bearer(access_token)?.with_issued_at(issued_at);
+    if let Some(expires_in) = fields.remove("expires_in") {
+        let seconds =
+            seconds_from(&expires_in).ok_or_else(|| invalid("`expires_in` is not a number"))?;
+        token = token.with_expires_in(seconds);
+    }
+    if let Some(Value::String(refresh)) = fields.remove("refresh_token") {
+        token = token.with_refresh_token(refresh);
+    }
+    if let Some(Value::String(scope)) = fields.remove("scope") {
+        token = token.with_scope(scope);
+    }
+    Ok(token.with_extra(fields))
+}
+
+/// Reads `expires_in` sent as a number or a numeric string. Negative values
+/// mean "already expired"; fractions are kept.
+fn seconds_from(value: &Value) -> Option<Duration> {
+    let seconds = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !seconds.is_finite() {
+        return None;
+    }
+    // try_from_secs_f64 fails only for values beyond ~584 billion years;
+    // those are capped by the cache's maximum lifetime anyway.
+    Some(Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX))
+}
+
+/// Reads an error response body into what the server said.
+pub(crate) fn parse_error(status: StatusCode, body: &[u8]) -> EndpointError {
+    let mut error = EndpointError {
+        status,
+        code: None,
+        description: None,
+        message: None,
+        uri: None,
+        body_snippet: None,
+    };
+    match serde_json::from_slice::<Value>(strip_bom(body)) {
+        Ok(Value::Object(fields)) => read_error_fields(&mut error, &fields),
+        _ => error.body_snippet = snippet(body),
+    }
+    error
+}
+
+fn read_error_fields(error: &mut EndpointError, fields: &Map<String, Value>) {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    error.code = text("error").map(|code| ErrorCode::parse(&code));
+    error.description = text("error_description");
+    error.message = text("message");
+    error.uri = text("error_uri");
+    if error.code.is_none() && error.description.is_none() && error.message.is_none() {
+        error.body_snippet = snippet(&serde_json::to_vec(fields).unwrap_or_default());
+    }
+}
+
+/// A short, single-line, printable start of a body, or `None` when empty.
+fn snippet(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(strip_bom(body));
+    let line: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(SNIPPET_CHARS)
+        .collect();
+    (!line.is_empty()).then_some(line)
+}
+
+fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(body: &str) -> Result<Token, Error> {
+        parse_token(StatusCode::OK, body.as_bytes(), Instant::now())
+    }
+
+    #[test]
+    fn reads_expires_in_as_number_string_and_float() {
+        for (body, secs) in [
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":60}"#,
+                60.0,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"bearer","expires_in":"60"}"#,
+                60.0,
+            ),
+            (r#"{"access_token":"a","expires_in":1.5}"#, 1.5),
+            (r#"{"access_token":"a","expires_in":-5}"#, 0.0),
+        ] {
+            let t = token(body).expect(body);
+            assert_eq!(
+                t.expires_in(),
+                Some(Duration::from_secs_f64(secs)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_non_bearer_and_missing_token() {
+        assert!(matches!(
+            token(r#"{"access_token":"a","token_type":"mac"}"#),
+            Err(Error::UnsupportedTokenType(t)) if t == "mac"
+        ));
+        assert!(matches!(
+            token(r#"{"token_type":"Bearer"}"#),
+            Err(Error::InvalidTokenResponse { .. })
+        ));
+        assert!(matches!(
+            token(r#"{"access_token":"a\r\nX-Evil: 1"}"#),
+            Err(Error::InvalidTokenResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn keeps_refresh_token_scope_and_unknown_fields() {
+        let t = token("\u{feff}{\"access_token\":\"a\",\"refresh_token\":\"r\",\"scope\":\"x y\",\"id_token\":\"j\"}")
+            .expect("token");
+        assert_eq!(t.refresh_token(), Some("r"));
+        assert_eq!(t.scope(), Some("x y"));
+        assert_eq!(t.extra().get("id_token"), Some(&Value::from("j")));
+    }
+
+    #[test]
+    fn reads_rfc_and_message_shaped_errors() {
+        let rfc = parse_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant","error_description":"bad password"}"#,
+        );
+        assert_eq!(rfc.code(), Some(&ErrorCode::InvalidGrant));
+        assert_eq!(rfc.description(), Some("bad password"));
+        let vendor = parse_error(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_client","message":"Client authentication failed"}"#,
+        );
+        assert_eq!(vendor.code(), Some(&ErrorCode::InvalidClient));
+        assert_eq!(vendor.message(), Some("Client authentication failed"));
+        assert_eq!(
+            vendor.to_string(),
+            "token endpoint answered 401 Unauthorized: invalid_client: Client authentication failed"
+        );
+    }
+
+    #[test]
+    fn quotes_a_short_snippet_of_non_json_errors() {
+        let html = parse_error(
+            StatusCode::BAD_GATEWAY,
+            b"<html>\r\n<body>502 Bad Gateway</body>\n</html>",
+        );
+        assert_eq!(
+            html.body_snippet(),
+            Some("<html> <body>502 Bad Gateway</body> </html>")
+        );
+        let empty = parse_error(StatusCode::SERVICE_UNAVAILABLE, b"");
+        assert_eq!(empty.body_snippet(), None);
+        let long = parse_error(StatusCode::BAD_GATEWAY, "x".repeat(10_000).as_bytes());
+        assert_eq!(long.body_snippet().map(str::len), Some(SNIPPET_CHARS));
+    }
+}

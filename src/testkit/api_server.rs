@@ -1,0 +1,182 @@
+//! A mock protected API: accepts tokens its authorization server issued and
+//! echoes each request back as JSON.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AuthServer;
+use super::serve::{Running, serve};
+use super::store::TokenStore;
+
+/// How the API answers a request whose token is expired or unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RejectionStyle {
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
+    #[default]
+    Rfc6750,
+    /// `401` with no `WWW-Authenticate` and a JSON body
+    /// `{"statusCode":401,"message":"Token expired.",…}`, as some vendors do.
+    JsonBody,
+}
+
+/// A running mock API. Dropping it stops it.
+///
+/// Every path answers `200` with a JSON echo of the request (`method`,
+/// `path`, `body`, the `x-test` header, and the token's `audience` and
+/// `scope`) when the bearer token is valid.
+pub struct ApiServer {
+    running: Running,
+    state: Arc<ApiState>,
+}
+
+/// Configures an [`ApiServer`].
+#[must_use]
+pub struct ApiServerBuilder {
+    tokens: Arc<TokenStore>,
+    style: RejectionStyle,
+}
+
+struct ApiState {
+    tokens: Arc<TokenStore>,
+    style: RejectionStyle,
+    reject_all: AtomicBool,
+    requests: AtomicU64,
+    rejections: AtomicU64,
+}
+
+impl ApiServerBuilder {
+    /// Sets how expired or unknown tokens are answered.
+    pub fn rejection_style(mut self, style: RejectionStyle) -> Self {
+        self.style = style;
+        self
+    }
+
+    /// Starts the API on a free port of 127.0.0.1.
+    pub async fn start(self) -> std::io::Result<ApiServer> {
+        let state = Arc::new(ApiState {
+            tokens: self.tokens,
+            style: self.style,
+            reject_all: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
+        });
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        Ok(ApiServer {
+            running: serve(router).await?,
+            state,
+        })
+    }
+}
+
+impl ApiServer {
+    /// A builder for an API that trusts the tokens `auth` issues.
+    pub fn builder(auth: &AuthServer) -> ApiServerBuilder {
+        ApiServerBuilder {
+            tokens: auth.state().tokens.clone(),
+            style: RejectionStyle::default(),
+        }
+    }
+
+    /// Starts an API with RFC 6750 rejections that trusts `auth`'s tokens.
+    pub async fn start(auth: &AuthServer) -> std::io::Result<ApiServer> {
+        Self::builder(auth).start().await
+    }
+
+    /// The URL of `path` on this API.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.addr)
+    }
+
+    /// The origin (`http://127.0.0.1:port`) of this API.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.running.addr)
+    }
+
+    /// How many requests arrived.
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many requests were answered `401`.
+    pub fn rejections(&self) -> u64 {
+        self.state.rejections.load(Ordering::SeqCst)
+    }
+
+    /// While `true`, every token is rejected as expired, even new ones.
+    pub fn reject_all(&self, reject: bool) {
+        self.state.reject_all.store(reject, Ordering::SeqCst);
+    }
+}
+
+async fn handle(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(bearer) = bearer else {
+        state.rejections.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, r#"Bearer realm="testkit""#)],
+        )
+            .into_response();
+    };
+    let issued = match state.reject_all.load(Ordering::SeqCst) {
+        true => None,
+        false => state.tokens.check(bearer),
+    };
+    let Some(issued) = issued else {
+        state.rejections.fetch_add(1, Ordering::SeqCst);
+        return reject(state.style, &method, &uri);
+    };
+    let echo = json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "body": String::from_utf8_lossy(&body),
+        "x-test": headers.get("x-test").and_then(|v| v.to_str().ok()),
+        "audience": issued.audience,
+        "scope": issued.scope,
+    });
+    (StatusCode::OK, axum::Json(echo)).into_response()
+}
+
+fn reject(style: RejectionStyle, method: &Method, uri: &Uri) -> Response {
+    match style {
+        RejectionStyle::Rfc6750 => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                r#"Bearer realm="testkit", error="invalid_token", error_description="The access token expired""#,
+            )],
+        )
+            .into_response(),
+        RejectionStyle::JsonBody => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({
+                "statusCode": 401,
+                "statusText": "Unauthorized",
+                "message": "Token expired.",
+                "statusFamily": "CLIENT_ERROR",
+                "method": method.as_str(),
+                "uri": uri.to_string(),
+            })),
+        )
+            .into_response(),
+    }
+}

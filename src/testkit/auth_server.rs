@@ -1,0 +1,324 @@
+//! A mock OAuth 2.0 authorization server: the token endpoint of RFC 6749
+//! for the client credentials and password grants.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+use super::serve::{Running, serve};
+use super::store::TokenStore;
+
+/// The path of the token endpoint.
+const TOKEN_PATH: &str = "/oauth/token";
+
+/// A running mock authorization server. Dropping it stops it.
+pub struct AuthServer {
+    running: Running,
+    state: Arc<AuthState>,
+}
+
+/// Configures an [`AuthServer`].
+#[derive(Default)]
+#[must_use]
+pub struct AuthServerBuilder {
+    clients: HashMap<String, Option<String>>,
+    users: HashMap<String, String>,
+    lifetime: Option<Duration>,
+}
+
+/// One token request as the server received it, for assertions on the wire
+/// format.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedTokenRequest {
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The `Accept` header.
+    pub accept: Option<String>,
+    /// Id and secret from an HTTP Basic header, already form-decoded.
+    pub basic: Option<(String, String)>,
+    /// The body parameters, whichever the body format.
+    pub params: HashMap<String, String>,
+}
+
+pub(super) struct AuthState {
+    pub(super) tokens: Arc<TokenStore>,
+    clients: HashMap<String, Option<String>>,
+    users: HashMap<String, String>,
+    lifetime: Mutex<Duration>,
+    delay: Mutex<Duration>,
+    failure: Mutex<Option<(StatusCode, String)>>,
+    requests: AtomicU64,
+    last: Mutex<Option<RecordedTokenRequest>>,
+}
+
+impl AuthServerBuilder {
+    /// Accepts a confidential client with this id and secret.
+    pub fn client(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.clients.insert(id.into(), Some(secret.into()));
+        self
+    }
+
+    /// Accepts a public client (no secret) with this id; it may use only the
+    /// password grant.
+    pub fn public_client(mut self, id: impl Into<String>) -> Self {
+        self.clients.insert(id.into(), None);
+        self
+    }
+
+    /// Accepts this user for the password grant.
+    pub fn user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.users.insert(username.into(), password.into());
+        self
+    }
+
+    /// Sets the lifetime of issued tokens (default one hour).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    /// Starts the server on a free port of 127.0.0.1.
+    pub async fn start(self) -> std::io::Result<AuthServer> {
+        let state = Arc::new(AuthState {
+            tokens: Arc::new(TokenStore::default()),
+            clients: self.clients,
+            users: self.users,
+            lifetime: Mutex::new(self.lifetime.unwrap_or(Duration::from_secs(3600))),
+            delay: Mutex::new(Duration::ZERO),
+            failure: Mutex::new(None),
+            requests: AtomicU64::new(0),
+            last: Mutex::new(None),
+        });
+        let router = axum::Router::new()
+            .route(TOKEN_PATH, axum::routing::post(token))
+            .with_state(state.clone());
+        Ok(AuthServer {
+            running: serve(router).await?,
+            state,
+        })
+    }
+}
+
+impl AuthServer {
+    /// A builder; add at least one client.
+    pub fn builder() -> AuthServerBuilder {
+        AuthServerBuilder::default()
+    }
+
+    /// The token endpoint URL.
+    pub fn token_url(&self) -> String {
+        format!("http://{}{TOKEN_PATH}", self.running.addr)
+    }
+
+    /// How many token requests arrived, answered or not.
+    pub fn token_requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many tokens were issued.
+    pub fn tokens_issued(&self) -> u64 {
+        self.state.tokens.issued_count()
+    }
+
+    /// The most recent token request.
+    pub fn last_request(&self) -> Option<RecordedTokenRequest> {
+        self.state.last.lock().clone()
+    }
+
+    /// Answers every token request with this status and JSON body until
+    /// [`AuthServer::recover`].
+    pub fn fail_with(&self, status: u16, body: Value) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        *self.state.failure.lock() = Some((status, body.to_string()));
+    }
+
+    /// Stops failing.
+    pub fn recover(&self) {
+        *self.state.failure.lock() = None;
+    }
+
+    /// Waits this long before answering each token request.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.state.delay.lock() = delay;
+    }
+
+    /// Sets the lifetime of tokens issued from now on.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        *self.state.lifetime.lock() = lifetime;
+    }
+
+    /// Makes every token issued so far invalid at the API (as if expired),
+    /// while the client still believes them valid.
+    pub fn revoke_all(&self) {
+        self.state.tokens.revoke_all();
+    }
+
+    pub(super) fn state(&self) -> &Arc<AuthState> {
+        &self.state
+    }
+}
+
+async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: Bytes) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.delay.lock();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let request = record(&headers, &body);
+    *state.last.lock() = Some(request.clone());
+    if let Some((status, body)) = state.failure.lock().clone() {
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    match issue(&state, &request) {
+        Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
+        Err((status, code, description)) => (
+            status,
+            axum::Json(json!({ "error": code, "error_description": description })),
+        )
+            .into_response(),
+    }
+}
+
+type Refusal = (StatusCode, &'static str, &'static str);
+
+fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Refusal> {
+    let param = |name: &str| request.params.get(name).map(String::as_str);
+    let client_id = authenticate(state, request)?;
+    let is_public = state.clients.get(client_id).is_some_and(Option::is_none);
+    match param("grant_type") {
+        Some("client_credentials") if is_public => Err((
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "public clients may not use client_credentials",
+        )),
+        Some("client_credentials") => Ok(()),
+        Some("password") => {
+            let known = param("username")
+                .and_then(|user| state.users.get(user))
+                .is_some_and(|password| Some(password.as_str()) == param("password"));
+            match known {
+                true => Ok(()),
+                false => Err((
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "wrong username or password",
+                )),
+            }
+        }
+        Some(_) => Err((
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "unknown grant_type",
+        )),
+        None => Err((
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type is missing",
+        )),
+    }?;
+    let lifetime = *state.lifetime.lock();
+    let audience = param("audience").map(str::to_owned);
+    let scope = param("scope").map(str::to_owned);
+    let token = state.tokens.issue(audience, scope.clone(), lifetime);
+    let mut body = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": lifetime.as_secs_f64(),
+    });
+    if let Some(scope) = scope {
+        body["scope"] = Value::from(scope);
+    }
+    Ok(body)
+}
+
+/// The authenticated client's id, from Basic or the body (never both).
+fn authenticate<'a>(
+    state: &AuthState,
+    request: &'a RecordedTokenRequest,
+) -> Result<&'a str, Refusal> {
+    let body_secret = request.params.get("client_secret");
+    let (id, secret) = match (&request.basic, body_secret) {
+        (Some(_), Some(_)) => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "more than one client authentication method",
+            ));
+        }
+        (Some((id, secret)), None) => (id.as_str(), Some(secret.as_str())),
+        (None, secret) => match request.params.get("client_id") {
+            Some(id) => (id.as_str(), secret.map(String::as_str)),
+            None => {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "no client authentication",
+                ));
+            }
+        },
+    };
+    match state.clients.get(id) {
+        Some(expected) if expected.as_deref() == secret => Ok(id),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        )),
+    }
+}
+
+fn record(headers: &HeaderMap, body: &[u8]) -> RecordedTokenRequest {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = text(header::CONTENT_TYPE);
+    let params = if content_type
+        .as_deref()
+        .is_some_and(|c| c.starts_with("application/json"))
+    {
+        match serde_json::from_slice::<HashMap<String, Value>>(body) {
+            Ok(map) => map
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    } else {
+        form_urlencoded::parse(body).into_owned().collect()
+    };
+    RecordedTokenRequest {
+        accept: text(header::ACCEPT),
+        basic: text(header::AUTHORIZATION).and_then(|value| decode_basic(&value)),
+        content_type,
+        params,
+    }
+}
+
+/// RFC 6749 2.3.1: Basic credentials are form-urlencoded before base64.
+fn decode_basic(value: &str) -> Option<(String, String)> {
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let form_decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((form_decode(id), form_decode(secret)))
+}

@@ -1,0 +1,63 @@
+//! The tokens an [`AuthServer`](super::AuthServer) issued, which its
+//! [`ApiServer`](super::ApiServer) checks.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// What the API knows about a token it accepts.
+#[derive(Debug, Clone)]
+pub(super) struct Issued {
+    pub(super) audience: Option<String>,
+    pub(super) scope: Option<String>,
+    pub(super) expires_at: Instant,
+}
+
+#[derive(Default)]
+pub(super) struct TokenStore {
+    issued: Mutex<HashMap<String, Issued>>,
+    next_id: AtomicU64,
+}
+
+impl TokenStore {
+    pub(super) fn issue(
+        &self,
+        audience: Option<String>,
+        scope: Option<String>,
+        lifetime: Duration,
+    ) -> String {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let token = format!("testkit-{id}-{:016x}", nonce());
+        let issued = Issued {
+            audience,
+            scope,
+            expires_at: Instant::now() + lifetime,
+        };
+        self.issued.lock().insert(token.clone(), issued);
+        token
+    }
+
+    /// The token's grant, if it was issued and has not expired or been revoked.
+    pub(super) fn check(&self, token: &str) -> Option<Issued> {
+        let issued = self.issued.lock().get(token).cloned()?;
+        (Instant::now() < issued.expires_at).then_some(issued)
+    }
+
+    pub(super) fn revoke_all(&self) {
+        self.issued.lock().clear();
+    }
+
+    pub(super) fn issued_count(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+}
+
+/// Makes tokens unguessable across server runs without a random crate.
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    hasher.finish()
+}

@@ -1,0 +1,153 @@
+//! An issued access token: the secret, its pre-built header and its lifetime.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::Error;
+
+/// An access token issued by a token endpoint.
+///
+/// The secret never shows in `Debug`; read it with [`Token::secret`]. The
+/// `Authorization: Bearer …` header value is built once, when the token is
+/// made, and marked sensitive so HTTP logging leaves it out.
+///
+/// A [`TokenSource`](crate::TokenSource) of your own makes one like this:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use reqwest_oauth::Token;
+///
+/// let token = Token::bearer("opaque-token-value")?
+///     .with_expires_in(Duration::from_secs(3600));
+/// assert_eq!(token.secret(), "opaque-token-value");
+/// assert!(!format!("{token:?}").contains("opaque-token-value"));
+/// # Ok::<(), reqwest_oauth::Error>(())
+/// ```
+pub struct Token {
+    access_token: SecretString,
+    header: HeaderValue,
+    issued_at: Instant,
+    expires_in: Option<Duration>,
+    refresh_token: Option<SecretString>,
+    scope: Option<String>,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Token {
+    /// A bearer token with no known lifetime, issued now.
+    ///
+    /// Fails when the value cannot travel in an HTTP header (empty, or with
+    /// control characters such as CR/LF), which would otherwise allow header
+    /// injection.
+    pub fn bearer(access_token: impl Into<String>) -> Result<Self, Error> {
+        let access_token: String = access_token.into();
+        if access_token.is_empty() {
+            return Err(Error::InvalidTokenResponse {
+                status: http::StatusCode::OK,
+                reason: "the access token is empty".into(),
+            });
+        }
+        let mut header = HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| {
+            Error::InvalidTokenResponse {
+                status: http::StatusCode::OK,
+                reason: "the access token has bytes not allowed in an HTTP header".into(),
+            }
+        })?;
+        header.set_sensitive(true);
+        Ok(Token {
+            access_token: SecretString::from(access_token),
+            header,
+            issued_at: Instant::now(),
+            expires_in: None,
+            refresh_token: None,
+            scope: None,
+            extra: serde_json::Map::new(),
+        })
+    }
+
+    /// Sets the lifetime, counted from [`Token::issued_at`].
+    pub fn with_expires_in(mut self, expires_in: Duration) -> Self {
+        self.expires_in = Some(expires_in);
+        self
+    }
+
+    /// Sets the moment the lifetime is counted from. Sources set it to the
+    /// moment the token request was sent, so network delay never makes the
+    /// token look fresher than it is.
+    pub fn with_issued_at(mut self, issued_at: Instant) -> Self {
+        self.issued_at = issued_at;
+        self
+    }
+
+    /// Sets the refresh token that came with this token.
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
+        self.refresh_token = Some(SecretString::from(refresh_token.into()));
+        self
+    }
+
+    /// Sets the scope the server granted.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Keeps fields of the token response that this type has no place for.
+    pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = extra;
+        self
+    }
+
+    /// The access token itself. Handle with care: it is a password.
+    pub fn secret(&self) -> &str {
+        self.access_token.expose_secret()
+    }
+
+    /// The refresh token, if the server issued one.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_ref().map(|t| t.expose_secret())
+    }
+
+    /// When the lifetime starts (monotonic clock).
+    pub fn issued_at(&self) -> Instant {
+        self.issued_at
+    }
+
+    /// The lifetime the server announced, if any.
+    pub fn expires_in(&self) -> Option<Duration> {
+        self.expires_in
+    }
+
+    /// The granted scope, if the server said.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// Fields of the token response not covered by the methods above.
+    pub fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.extra
+    }
+
+    /// The `Authorization` header value, built once and marked sensitive.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.header
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &"[redacted]")
+            .field("issued_at", &self.issued_at)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
