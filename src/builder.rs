@@ -50,6 +50,16 @@ pub struct OAuthMiddlewareBuilder {
     rejected: RejectionPredicate,
 }
 
+impl std::fmt::Debug for OAuthMiddlewareBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthMiddlewareBuilder")
+            .field("audience", &self.audience)
+            .field("lifetimes", &self.lifetimes)
+            .field("replay", &self.replay)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OAuthMiddlewareBuilder {
     pub(crate) fn new(source: Arc<dyn TokenSource>) -> Self {
         OAuthMiddlewareBuilder {

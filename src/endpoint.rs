@@ -204,8 +204,8 @@ impl TokenEndpoint {
         }
     }
 
-    fn parsed_url(&self) -> Result<url::Url, Error> {
-        let url = url::Url::parse(&self.url).map_err(|e| {
+    fn parsed_url(&self) -> Result<reqwest::Url, Error> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| {
             Error::Config(format!(
                 "token endpoint URL {:?} is not valid: {e}",
                 self.url

@@ -27,9 +27,10 @@ use http::StatusCode;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The token endpoint answered with an error status; what it said is kept.
+    /// The token endpoint answered with an error status; what it said is
+    /// kept. (Behind an `Arc`: one error is shared by every waiting request.)
     #[error(transparent)]
-    TokenEndpoint(#[from] EndpointError),
+    TokenEndpoint(Arc<EndpointError>),
 
     /// The token endpoint could not be reached, or did not answer in time.
     #[error("token endpoint request failed: {source}")]
@@ -77,6 +78,12 @@ pub enum Error {
     /// example because the runtime shut down). The next request tries again.
     #[error("the token fetch stopped before it produced a result")]
     FetchAborted,
+}
+
+impl From<EndpointError> for Error {
+    fn from(error: EndpointError) -> Self {
+        Error::TokenEndpoint(Arc::new(error))
+    }
 }
 
 impl Error {

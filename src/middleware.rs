@@ -51,6 +51,15 @@ pub(crate) struct Inner {
     pub(crate) rejected: RejectionPredicate,
 }
 
+impl std::fmt::Debug for OAuthMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthMiddleware")
+            .field("default_key", self.inner.cache.default_key())
+            .field("replay", &self.inner.replay)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OAuthMiddleware {
     /// The middleware with every default: no audience, 30 s leeway, replay
     /// of any method on an expired-token 401.

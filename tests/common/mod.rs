@@ -1,0 +1,49 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use reqwest_oauth::testkit::{ApiServer, AuthServer};
+use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "s3cr3t:with&odd=chars";
+
+/// Every test ends within this, hang or not.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An authorization server with one confidential client and an API trusting it.
+pub async fn servers() -> (AuthServer, ApiServer) {
+    let auth = AuthServer::builder()
+        .client(CLIENT_ID, CLIENT_SECRET)
+        .start()
+        .await
+        .expect("auth server starts");
+    let api = ApiServer::start(&auth).await.expect("api server starts");
+    (auth, api)
+}
+
+pub fn grant(auth: &AuthServer) -> ClientCredentials {
+    ClientCredentials::new(auth.token_url(), CLIENT_ID, CLIENT_SECRET)
+}
+
+pub fn client(oauth: &OAuthMiddleware) -> ClientWithMiddleware {
+    ClientBuilder::new(reqwest::Client::new())
+        .with(oauth.clone())
+        .build()
+}
+
+/// The JSON echo of a successful API call.
+pub async fn echo(response: reqwest::Response) -> serde_json::Value {
+    assert_eq!(response.status(), 200, "API call failed");
+    response.json().await.expect("API answers JSON")
+}
+
+/// Runs a test body with an overall timeout, so a hang fails instead of
+/// blocking CI.
+pub async fn within_timeout<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(TEST_TIMEOUT, future)
+        .await
+        .expect("test finished within its timeout")
+}

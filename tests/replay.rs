@@ -1,0 +1,309 @@
+//! Behaviour 5: an expired-token 401 invalidates that token (only if still
+//! cached), fetches once, and replays the request once, unchanged.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{client, echo, grant, servers, within_timeout};
+use http::Extensions;
+use reqwest::{Request, Response};
+use reqwest_middleware::{ClientBuilder, Middleware, Next};
+use reqwest_oauth::testkit::{ApiServer, AuthServer, RejectionStyle};
+use reqwest_oauth::{OAuthMiddleware, ReplayPolicy};
+
+/// Warms the cache, then makes the API reject the cached token.
+async fn with_stale_token(oauth: &OAuthMiddleware, auth: &AuthServer) {
+    oauth.token(None).await.expect("warm-up token");
+    auth.revoke_all();
+}
+
+#[tokio::test]
+async fn an_rfc6750_invalid_token_401_is_recovered_by_one_replay() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        echo(client(&oauth).get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(auth.token_requests(), 2);
+        assert_eq!(api.requests(), 2, "one rejected request, one replay");
+        assert_eq!(api.rejections(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_json_token_expired_401_without_www_authenticate_is_recovered() {
+    within_timeout(async {
+        let (auth, _) = servers().await;
+        let api = ApiServer::builder(&auth)
+            .rejection_style(RejectionStyle::JsonBody)
+            .start()
+            .await
+            .expect("api");
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        echo(client(&oauth).get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(auth.token_requests(), 2);
+        assert_eq!(api.rejections(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_401_naming_another_bearer_error_is_returned_as_is() {
+    within_timeout(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(401)
+                    .insert_header("www-authenticate", r#"Bearer error="invalid_request""#),
+            )
+            .mount(&server)
+            .await;
+        let (auth, _) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        oauth.token(None).await.expect("warm-up");
+        let response = client(&oauth).get(server.uri()).send().await.expect("call");
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            auth.token_requests(),
+            1,
+            "not a token problem, yet a token was fetched"
+        );
+        assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_replay_keeps_method_headers_and_body() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        let response = client(&oauth)
+            .patch(api.url("/orders/7"))
+            .header("x-test", "kept")
+            .body("{\"qty\":3}")
+            .send()
+            .await
+            .expect("call");
+        let echoed = echo(response).await;
+        assert_eq!(echoed["method"], "PATCH");
+        assert_eq!(echoed["path"], "/orders/7");
+        assert_eq!(echoed["x-test"], "kept");
+        assert_eq!(echoed["body"], "{\"qty\":3}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_requests_rejected_with_the_same_token_make_one_new_token_request() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        auth.set_delay(Duration::from_millis(100));
+        // Every request leaves with the stale token before any 401 returns.
+        let client = Arc::new(
+            ClientBuilder::new(reqwest::Client::new())
+                .with(oauth.clone())
+                .with(HoldFirst::new(500))
+                .build(),
+        );
+        let tasks: Vec<_> = (0..500)
+            .map(|_| {
+                let (client, url) = (client.clone(), api.url("/"));
+                tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.expect("no panic").expect("request"), 200);
+        }
+        assert_eq!(
+            auth.token_requests(),
+            2,
+            "the warm-up and exactly one renewal"
+        );
+        assert_eq!(api.rejections(), 500);
+        assert_eq!(api.requests(), 1000);
+    })
+    .await;
+}
+
+/// Holds the first `n` requests until all `n` have arrived; later ones
+/// (the replays) pass straight through.
+struct HoldFirst {
+    barrier: tokio::sync::Barrier,
+    arrived: AtomicUsize,
+    n: usize,
+}
+
+impl HoldFirst {
+    fn new(n: usize) -> Self {
+        HoldFirst {
+            barrier: tokio::sync::Barrier::new(n),
+            arrived: AtomicUsize::new(0),
+            n,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for HoldFirst {
+    async fn handle(
+        &self,
+        req: Request,
+        ext: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if self.arrived.fetch_add(1, Ordering::SeqCst) < self.n {
+            self.barrier.wait().await;
+        }
+        next.run(req, ext).await
+    }
+}
+
+/// Between our middleware and the network: on the first request only,
+/// renews the cached token while the request still carries the old one, as
+/// a concurrent request would.
+struct RenewMeanwhile(OAuthMiddleware, AtomicUsize);
+
+#[async_trait::async_trait]
+impl Middleware for RenewMeanwhile {
+    async fn handle(
+        &self,
+        req: Request,
+        ext: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.0.invalidate(None);
+            self.0
+                .token(None)
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?;
+        }
+        next.run(req, ext).await
+    }
+}
+
+#[tokio::test]
+async fn a_newer_cached_token_is_used_for_the_replay_without_fetching() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        let client = ClientBuilder::new(reqwest::Client::new())
+            .with(oauth.clone())
+            .with(RenewMeanwhile(oauth.clone(), AtomicUsize::new(0)))
+            .build();
+        // The request goes out with the revoked token; the renewal in between
+        // caches a good one, which the replay must reuse (and must not drop).
+        let first = client.get(api.url("/")).send().await.expect("call");
+        assert_eq!(first.status(), 200);
+        assert_eq!(
+            auth.token_requests(),
+            2,
+            "warm-up + the renewal in between; no third fetch"
+        );
+        assert_eq!(api.rejections(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_401_goes_back_to_the_caller() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        oauth.token(None).await.expect("warm-up");
+        api.reject_all(true);
+        let response = client(&oauth).get(api.url("/")).send().await.expect("call");
+        assert_eq!(response.status(), 401);
+        assert_eq!(api.requests(), 2, "the request and exactly one replay");
+        assert_eq!(auth.token_requests(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_fetched_for_this_request_is_not_renewed_for_it() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        api.reject_all(true);
+        let response = client(&OAuthMiddleware::new(grant(&auth)))
+            .get(api.url("/"))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 401);
+        assert_eq!(api.requests(), 1);
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idempotent_only_does_not_replay_a_post_but_still_forgets_the_token() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::builder(grant(&auth))
+            .replay(ReplayPolicy::IdempotentOnly)
+            .build()
+            .expect("config");
+        with_stale_token(&oauth, &auth).await;
+        let client = client(&oauth);
+        let post = client
+            .post(api.url("/"))
+            .body("x")
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(post.status(), 401);
+        assert_eq!(api.requests(), 1, "a POST was replayed");
+        echo(
+            client
+                .put(api.url("/"))
+                .body("x")
+                .send()
+                .await
+                .expect("call"),
+        )
+        .await;
+        assert_eq!(auth.token_requests(), 2, "the rejected token was kept");
+        assert_eq!(api.rejections(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_streaming_body_is_not_replayed_and_the_token_is_still_forgotten() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        let client = client(&oauth);
+        let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("a"), Ok("b")];
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let response = client
+            .post(api.url("/"))
+            .body(body)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 401);
+        assert_eq!(api.requests(), 1);
+        assert_eq!(auth.token_requests(), 1);
+        echo(client.get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(
+            auth.token_requests(),
+            2,
+            "the rejected token was still cached"
+        );
+    })
+    .await;
+}

@@ -1,0 +1,354 @@
+//! How token requests look on the wire (body formats, client
+//! authentication, grants) and how every kind of failure reaches the caller
+//! (behaviours 6 and 7).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{CLIENT_ID, CLIENT_SECRET, client, grant, servers, within_timeout};
+use reqwest_oauth::testkit::{ApiServer, AuthServer};
+use reqwest_oauth::{
+    BodyFormat, ClientAuth, ClientCredentials, Error, ErrorCode, OAuthMiddleware, PasswordGrant,
+};
+use wiremock::matchers::{header, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[tokio::test]
+async fn client_credentials_default_is_a_form_with_rfc_basic_auth() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        let oauth =
+            OAuthMiddleware::builder(grant(&auth).scope("read write").param("resource", "urn:x"))
+                .audience("https://api.example")
+                .build()
+                .expect("config");
+        oauth.token(None).await.expect("token");
+        let seen = auth.last_request().expect("a token request");
+        assert_eq!(
+            seen.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(seen.accept.as_deref(), Some("application/json"));
+        assert_eq!(
+            seen.basic,
+            Some((CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned()))
+        );
+        assert_eq!(
+            seen.params.get("grant_type").map(String::as_str),
+            Some("client_credentials")
+        );
+        assert_eq!(
+            seen.params.get("scope").map(String::as_str),
+            Some("read write")
+        );
+        assert_eq!(
+            seen.params.get("audience").map(String::as_str),
+            Some("https://api.example")
+        );
+        assert_eq!(
+            seen.params.get("resource").map(String::as_str),
+            Some("urn:x")
+        );
+        assert!(
+            !seen.params.contains_key("client_secret"),
+            "secret sent in Basic and in the body"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn basic_credentials_are_form_urlencoded_before_base64() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        // base64("my+id:p%40ss%3Aw%2Frd") per RFC 6749 2.3.1
+        Mock::given(method("POST"))
+            .and(header(
+                "authorization",
+                "Basic bXkraWQ6cCU0MHNzJTNBdyUyRnJk",
+            ))
+            .and(header(
+                "user-agent",
+                concat!("reqwest-oauth/", env!("CARGO_PKG_VERSION")),
+            ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "t"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let oauth =
+            OAuthMiddleware::new(ClientCredentials::new(server.uri(), "my id", "p@ss:w/rd"));
+        oauth
+            .token(None)
+            .await
+            .expect("the server matched the exact Basic header");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn json_body_with_credentials_in_the_body() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        let oauth = OAuthMiddleware::builder(
+            grant(&auth)
+                .body_format(BodyFormat::Json)
+                .client_auth(ClientAuth::Body),
+        )
+        .audience("https://dataloy.dev")
+        .build()
+        .expect("config");
+        oauth.token(None).await.expect("token");
+        let seen = auth.last_request().expect("a token request");
+        assert_eq!(seen.content_type.as_deref(), Some("application/json"));
+        assert_eq!(seen.basic, None);
+        for (name, value) in [
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("audience", "https://dataloy.dev"),
+        ] {
+            assert_eq!(
+                seen.params.get(name).map(String::as_str),
+                Some(value),
+                "{name}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn password_grant_for_a_public_client_sends_no_secret() {
+    within_timeout(async {
+        let auth = AuthServer::builder()
+            .public_client("spa")
+            .user("api@example.com", "pw")
+            .start()
+            .await
+            .expect("auth");
+        let api = ApiServer::start(&auth).await.expect("api");
+        let grant = PasswordGrant::new(auth.token_url(), "spa", "api@example.com", "pw")
+            .body_format(BodyFormat::Json);
+        let oauth = OAuthMiddleware::builder(grant)
+            .audience("https://api.logicdrop.io")
+            .build()
+            .expect("config");
+        let response = client(&oauth).get(api.url("/")).send().await.expect("call");
+        assert_eq!(response.status(), 200);
+        let seen = auth.last_request().expect("a token request");
+        assert_eq!(
+            seen.params.get("grant_type").map(String::as_str),
+            Some("password")
+        );
+        assert_eq!(
+            seen.params.get("client_id").map(String::as_str),
+            Some("spa")
+        );
+        assert_eq!(
+            seen.params.get("username").map(String::as_str),
+            Some("api@example.com")
+        );
+        assert_eq!(seen.params.get("password").map(String::as_str), Some("pw"));
+        assert!(seen.basic.is_none() && !seen.params.contains_key("client_secret"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn password_grant_refusal_is_a_typed_invalid_grant() {
+    within_timeout(async {
+        let auth = AuthServer::builder()
+            .client("web", "websecret")
+            .user("alice", "right")
+            .start()
+            .await
+            .expect("auth");
+        let grant = PasswordGrant::new(auth.token_url(), "web", "alice", "hunter2-typo")
+            .client_secret("websecret");
+        let err = OAuthMiddleware::new(grant)
+            .token(None)
+            .await
+            .expect_err("refused");
+        let endpoint = err.endpoint_error().expect("endpoint error");
+        assert_eq!(endpoint.status(), 400);
+        assert_eq!(endpoint.code(), Some(&ErrorCode::InvalidGrant));
+        assert_eq!(endpoint.description(), Some("wrong username or password"));
+        assert_eq!(
+            auth.last_request().and_then(|r| r.basic).map(|b| b.0),
+            Some("web".to_owned())
+        );
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("websecret"),
+                "{shown}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn when_no_token_can_be_had_the_request_is_not_sent() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let unreachable = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            drop(listener);
+            format!("http://{addr}/token")
+        };
+        let oauth = OAuthMiddleware::new(ClientCredentials::new(
+            unreachable,
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ));
+        let err = client(&oauth)
+            .get(api.url("/"))
+            .send()
+            .await
+            .expect_err("no token");
+        let oauth_err = Error::from_middleware(&err).expect("typed");
+        assert!(
+            matches!(oauth_err, Error::Transport { .. }),
+            "{oauth_err:?}"
+        );
+        assert!(oauth_err.is_transient());
+        assert_eq!(api.requests(), 0);
+        drop(auth);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_token_endpoint_is_never_followed_through_a_redirect() {
+    within_timeout(async {
+        let elsewhere = MockServer::start().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(307)
+                    .insert_header("location", format!("{}/steal", elsewhere.uri())),
+            )
+            .mount(&server)
+            .await;
+        let oauth = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "secret"));
+        let err = oauth.token(None).await.expect_err("redirect refused");
+        assert!(
+            matches!(err, Error::Redirect { status } if status == 307),
+            "{err:?}"
+        );
+        assert_eq!(
+            elsewhere.received_requests().await.map(|r| r.len()),
+            Some(0)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_times_out_with_a_transient_error() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        auth.set_delay(Duration::from_secs(5));
+        let oauth = OAuthMiddleware::new(grant(&auth).timeout(Duration::from_millis(200)));
+        let err = oauth.token(None).await.expect_err("timed out");
+        let Error::Transport { source } = &err else {
+            panic!("expected a transport error, got {err:?}");
+        };
+        assert!(source.is_timeout());
+        assert!(err.is_transient());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn error_bodies_of_every_shape_become_typed_errors() {
+    within_timeout(async {
+        let cases = [
+            (ResponseTemplate::new(502).set_body_string("<html><h1>502 Bad Gateway</h1></html>"), 502, Some("<html><h1>502 Bad Gateway</h1></html>"), None, true),
+            (ResponseTemplate::new(503), 503, None, None, true),
+            (ResponseTemplate::new(429).set_body_string("slow down"), 429, Some("slow down"), None, true),
+            (
+                ResponseTemplate::new(401).set_body_json(serde_json::json!({"error": "invalid_client", "message": "Client authentication failed"})),
+                401,
+                None,
+                Some(ErrorCode::InvalidClient),
+                false,
+            ),
+            (
+                ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_scope", "error_description": "no such scope"})),
+                400,
+                None,
+                Some(ErrorCode::InvalidScope),
+                false,
+            ),
+        ];
+        for (template, status, snippet, code, transient) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST")).respond_with(template).mount(&server).await;
+            let err = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "secret"))
+                .token(None)
+                .await
+                .expect_err("error status");
+            let endpoint = err.endpoint_error().unwrap_or_else(|| panic!("typed endpoint error, got {err:?}"));
+            assert_eq!(endpoint.status(), status);
+            assert_eq!(endpoint.body_snippet(), snippet, "{status}");
+            assert_eq!(endpoint.code(), code.as_ref(), "{status}");
+            assert_eq!(err.is_transient(), transient, "{status}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unusable_success_responses_are_typed_errors() {
+    within_timeout(async {
+        let cases = [
+            (
+                ResponseTemplate::new(200).set_body_string("not json"),
+                "InvalidTokenResponse",
+            ),
+            (
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"token_type": "Bearer"})),
+                "InvalidTokenResponse",
+            ),
+            (
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"access_token": "t", "token_type": "MAC"})),
+                "UnsupportedTokenType",
+            ),
+            (
+                ResponseTemplate::new(200).set_body_string("x".repeat(100 * 1024)),
+                "ResponseTooLarge",
+            ),
+        ];
+        for (template, expected) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(template)
+                .mount(&server)
+                .await;
+            let err = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "secret"))
+                .token(None)
+                .await
+                .expect_err("unusable");
+            assert!(
+                format!("{err:?}").starts_with(expected),
+                "expected {expected}, got {err:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_token_url_is_refused_at_build_time() {
+    for url in ["not a url", "ftp://auth.example.com/token"] {
+        let result = OAuthMiddleware::builder(ClientCredentials::new(url, "id", "secret")).build();
+        assert!(matches!(result, Err(Error::Config(_))), "{url}");
+    }
+}
