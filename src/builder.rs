@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{Lifetimes, TokenCache};
+use crate::cache::{CacheConfig, Lifetimes, RefreshAhead, TokenCache};
 use crate::middleware::Inner;
 use crate::{
-    Error, OAuthMiddleware, RejectionPredicate, ReplayPolicy, TokenRequest, TokenSource,
-    is_token_rejected,
+    Error, OAuthMiddleware, RejectionPredicate, ReplayPolicy, RetryPolicy, TokenRequest,
+    TokenSource, is_token_rejected,
 };
 
 /// Stop using a token this long before it expires, by default.
@@ -19,6 +19,13 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Longer announced lifetimes are cut to this, by default (24 hours).
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// After a failed fetch, requests for that key get its error without a new
+/// fetch for this long, by default.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
+
+/// The most keys (audience and scope pairs) cached at once, by default.
+pub const DEFAULT_MAX_KEYS: usize = 10_000;
 
 /// The leeway never exceeds this fraction (1/10) of a token's lifetime, so a
 /// 2-second token is used for 1.8 s rather than never.
@@ -45,7 +52,7 @@ const LEEWAY_MAX_FRACTION: u32 = 10;
 pub struct OAuthMiddlewareBuilder {
     source: Arc<dyn TokenSource>,
     audience: Option<Arc<str>>,
-    lifetimes: Lifetimes,
+    cache: CacheConfig,
     replay: ReplayPolicy,
     rejected: RejectionPredicate,
 }
@@ -54,7 +61,7 @@ impl std::fmt::Debug for OAuthMiddlewareBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthMiddlewareBuilder")
             .field("audience", &self.audience)
-            .field("lifetimes", &self.lifetimes)
+            .field("cache", &self.cache)
             .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
@@ -65,11 +72,17 @@ impl OAuthMiddlewareBuilder {
         OAuthMiddlewareBuilder {
             source,
             audience: None,
-            lifetimes: Lifetimes {
-                leeway: DEFAULT_LEEWAY,
-                leeway_max_fraction: LEEWAY_MAX_FRACTION,
-                default_lifetime: DEFAULT_LIFETIME,
-                max_lifetime: DEFAULT_MAX_LIFETIME,
+            cache: CacheConfig {
+                lifetimes: Lifetimes {
+                    leeway: DEFAULT_LEEWAY,
+                    leeway_max_fraction: LEEWAY_MAX_FRACTION,
+                    default_lifetime: DEFAULT_LIFETIME,
+                    max_lifetime: DEFAULT_MAX_LIFETIME,
+                    refresh_ahead: RefreshAhead::default(),
+                },
+                retry: RetryPolicy::default(),
+                cooldown: DEFAULT_COOLDOWN,
+                max_keys: DEFAULT_MAX_KEYS,
             },
             replay: ReplayPolicy::default(),
             rejected: Arc::new(is_token_rejected),
@@ -86,20 +99,50 @@ impl OAuthMiddlewareBuilder {
     /// Stop using a token this long before it expires (default 30 s; never
     /// more than a tenth of the token's lifetime).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.lifetimes.leeway = leeway;
+        self.cache.lifetimes.leeway = leeway;
         self
     }
 
     /// The lifetime assumed when the token response has no `expires_in`
     /// (default 1 hour).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetimes.default_lifetime = lifetime;
+        self.cache.lifetimes.default_lifetime = lifetime;
         self
     }
 
     /// Announced lifetimes longer than this are cut to it (default 24 h).
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetimes.max_lifetime = lifetime;
+        self.cache.lifetimes.max_lifetime = lifetime;
+        self
+    }
+
+    /// When a token is renewed in the background, ahead of expiry (default:
+    /// when 20 % of its lifetime is left). The request that notices uses the
+    /// current token; one background fetch replaces it.
+    pub fn refresh_ahead(mut self, refresh_ahead: RefreshAhead) -> Self {
+        self.cache.lifetimes.refresh_ahead = refresh_ahead;
+        self
+    }
+
+    /// How failed token fetches are retried (default: twice, from 200 ms).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.cache.retry = policy;
+        self
+    }
+
+    /// After a failed fetch, requests for that key get the same error
+    /// without a new fetch for this long (default 1 s), so a failing token
+    /// endpoint is not stormed.
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cache.cooldown = cooldown;
+        self
+    }
+
+    /// The most keys (audience and scope pairs) cached at once (default
+    /// 10,000). Past it, expired entries go first, then the least recently
+    /// used.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.cache.max_keys = max_keys;
         self
     }
 
@@ -133,7 +176,9 @@ impl OAuthMiddlewareBuilder {
     /// and builds the middleware. No token is fetched until the first request.
     pub fn build(self) -> Result<OAuthMiddleware, Error> {
         self.source.check()?;
-        if self.lifetimes.default_lifetime.is_zero() || self.lifetimes.max_lifetime.is_zero() {
+        if self.cache.lifetimes.default_lifetime.is_zero()
+            || self.cache.lifetimes.max_lifetime.is_zero()
+        {
             return Err(Error::Config(
                 "token lifetimes must be longer than zero".into(),
             ));
@@ -147,7 +192,7 @@ impl OAuthMiddlewareBuilder {
             default_key = default_key.with_audience(audience);
         }
         OAuthMiddleware::from_inner(Inner {
-            cache: TokenCache::new(self.source, default_key, self.lifetimes),
+            cache: TokenCache::new(self.source, default_key, self.cache),
             replay: self.replay,
             rejected: self.rejected,
         })

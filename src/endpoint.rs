@@ -4,13 +4,14 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
-use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::response::{parse_error, parse_token};
+use crate::retry::parse_retry_after;
 use crate::{Error, Token};
 
 /// How long one token request may take, unless configured otherwise.
@@ -198,10 +199,15 @@ impl TokenEndpoint {
         }
         let body = read_limited(&mut response, self.body_limit).await?;
         if status.is_success() {
-            parse_token(status, &body, issued_at)
-        } else {
-            Err(parse_error(status, &body).into())
+            return parse_token(status, &body, issued_at);
         }
+        let mut error = parse_error(status, &body);
+        error.retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        Err(error.into())
     }
 
     fn parsed_url(&self) -> Result<reqwest::Url, Error> {

@@ -194,6 +194,7 @@ pub struct EndpointError {
     pub(crate) message: Option<String>,
     pub(crate) uri: Option<String>,
     pub(crate) body_snippet: Option<String>,
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl EndpointError {
@@ -220,6 +221,11 @@ impl EndpointError {
     /// The `error_uri`, when the body had one.
     pub fn uri(&self) -> Option<&str> {
         self.uri.as_deref()
+    }
+
+    /// How long the server asked clients to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// A short, printable start of the body, when it was not a JSON error.

@@ -66,19 +66,27 @@ mod middleware;
 mod rejection;
 mod request;
 mod response;
+mod retry;
 mod source;
+mod stats;
 mod token;
 
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
-pub use builder::{DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_LIFETIME, OAuthMiddlewareBuilder};
+pub use builder::{
+    DEFAULT_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_KEYS, DEFAULT_MAX_LIFETIME,
+    OAuthMiddlewareBuilder,
+};
+pub use cache::RefreshAhead;
 pub use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, TokenEndpoint};
 pub use error::{EndpointError, Error, ErrorCode};
 pub use extensions::{Audience, Scope, SkipAuth};
 pub use middleware::OAuthMiddleware;
 pub use rejection::{RejectionPredicate, ReplayPolicy, is_token_rejected};
 pub use request::TokenRequest;
+pub use retry::RetryPolicy;
 pub use source::{BoxFuture, ClientCredentials, PasswordGrant, TokenSource};
+pub use stats::Stats;
 pub use token::Token;

@@ -11,6 +11,7 @@ use reqwest_middleware::{Middleware, Next};
 
 use crate::builder::OAuthMiddlewareBuilder;
 use crate::cache::{Lease, Slot, TokenCache};
+use crate::stats::{Counters, Stats};
 use crate::{
     Audience, Error, RejectionPredicate, ReplayPolicy, Scope, SkipAuth, Token, TokenRequest,
     TokenSource,
@@ -99,6 +100,18 @@ impl OAuthMiddleware {
         self.inner.cache.invalidate_all();
     }
 
+    /// The counters since the middleware was built: fetches, token
+    /// requests, cache hits, waits, refreshes, replays and more.
+    pub fn stats(&self) -> Stats {
+        self.inner.cache.stats()
+    }
+
+    /// How many audience and scope pairs besides the default have a cache
+    /// entry (bounded by the builder's `max_keys`).
+    pub fn cached_keys(&self) -> usize {
+        self.inner.cache.len()
+    }
+
     fn key(&self, audience: Option<Arc<str>>, scope: Option<Arc<str>>) -> TokenRequest {
         let default = self.inner.cache.default_key();
         let mut key = TokenRequest::new();
@@ -153,6 +166,7 @@ impl OAuthMiddleware {
             fetched = renewed.fetched,
             "rejected token replaced; replaying the request"
         );
+        Counters::bump(&self.inner.cache.counters().replays);
         replay
             .headers_mut()
             .insert(AUTHORIZATION, renewed.token.header_value().clone());

@@ -80,6 +80,7 @@ pub(crate) fn parse_error(status: StatusCode, body: &[u8]) -> EndpointError {
         message: None,
         uri: None,
         body_snippet: None,
+        retry_after: None,
     };
     match serde_json::from_slice::<Value>(strip_bom(body)) {
         Ok(Value::Object(fields)) => read_error_fields(&mut error, &fields),

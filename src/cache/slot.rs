@@ -1,0 +1,129 @@
+//! One cache entry: the current token for a key, the fetch under way for
+//! it, and the last failure (for the cooldown).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use super::lifetimes::Schedule;
+use crate::{Error, Token, TokenRequest};
+
+/// What every waiter of one fetch receives: `None` until it ends.
+pub(super) type FlightResult = Option<Result<Arc<Token>, Error>>;
+
+pub(crate) struct Slot {
+    pub(super) key: TokenRequest,
+    current: RwLock<Option<Cached>>,
+    pub(super) flight: Mutex<FlightState>,
+    /// Last use, in milliseconds since the cache was made (for eviction).
+    last_used_ms: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Cached {
+    token: Arc<Token>,
+    schedule: Schedule,
+}
+
+/// What a request finds in a slot.
+pub(super) enum Lookup {
+    /// A token to use as it is.
+    Fresh(Arc<Token>),
+    /// A token to use, whose refresh window has begun.
+    Refresh(Arc<Token>),
+    /// No usable token.
+    Missing,
+}
+
+#[derive(Default)]
+pub(super) struct FlightState {
+    pub(super) running: Option<Flight>,
+    /// The last fetch's error and when its cooldown ends.
+    pub(super) failed: Option<(Instant, Error)>,
+}
+
+pub(super) struct Flight {
+    pub(super) id: u64,
+    pub(super) done: watch::Receiver<FlightResult>,
+    pub(super) waiters: u64,
+}
+
+impl Slot {
+    pub(super) fn new(key: TokenRequest) -> Self {
+        Slot {
+            key,
+            current: RwLock::new(None),
+            flight: Mutex::new(FlightState::default()),
+            last_used_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn lookup(&self, now: Instant) -> Lookup {
+        let current = self.current.read();
+        match current.as_ref() {
+            Some(c) if now < c.schedule.refresh_at => Lookup::Fresh(c.token.clone()),
+            Some(c) if now < c.schedule.use_until => Lookup::Refresh(c.token.clone()),
+            _ => Lookup::Missing,
+        }
+    }
+
+    pub(super) fn store(&self, token: Arc<Token>, schedule: Schedule) {
+        *self.current.write() = Some(Cached { token, schedule });
+    }
+
+    /// Forgets the token if it is `stale` (or any token, for `None`).
+    pub(super) fn forget(&self, stale: Option<&Arc<Token>>) -> bool {
+        let mut current = self.current.write();
+        let matches = match (current.as_ref(), stale) {
+            (Some(cached), Some(stale)) => Arc::ptr_eq(&cached.token, stale),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if matches {
+            *current = None;
+        }
+        matches
+    }
+
+    /// Whether the slot holds nothing worth keeping at `now`: no usable
+    /// token and no fetch under way.
+    pub(super) fn is_idle(&self, now: Instant) -> bool {
+        matches!(self.lookup(now), Lookup::Missing) && self.flight.lock().running.is_none()
+    }
+
+    /// Records a use. Writes at most once per millisecond, so a busy key
+    /// does not turn every read into a write of a shared cache line.
+    pub(super) fn touch(&self, now_ms: u64) {
+        if self.last_used_ms.load(Ordering::Relaxed) != now_ms {
+            self.last_used_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn last_used_ms(&self) -> u64 {
+        self.last_used_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Clears the slot's running fetch when the fetch task ends, whether it
+/// finished, panicked or was dropped with its runtime, so the next request
+/// starts a new fetch instead of waiting on a dead one.
+pub(super) struct FlightGuard {
+    pub(super) slot: Arc<Slot>,
+    pub(super) id: u64,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let mut state = self.slot.flight.lock();
+        if state
+            .running
+            .as_ref()
+            .is_some_and(|flight| flight.id == self.id)
+        {
+            state.running = None;
+        }
+    }
+}

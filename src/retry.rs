@@ -1,0 +1,207 @@
+//! Retrying token fetches that failed for a passing reason: network errors,
+//! timeouts, 429 and 5xx, with exponential backoff, jitter and `Retry-After`.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::stats::Counters;
+use crate::{Error, Token, TokenRequest, TokenSource};
+
+/// How a failed token fetch is retried before its error is given to the
+/// waiting requests.
+///
+/// Only [transient](Error::is_transient) errors are retried: a refused
+/// grant or bad credentials fail at once. The delay doubles from
+/// `initial_backoff` up to `max_backoff`, each one jittered between half and
+/// all of its value, so a fleet of clients does not retry in step. A
+/// `Retry-After` from the server (seconds or an HTTP date) replaces the
+/// computed delay; one longer than `max_backoff` ends the retries, since
+/// waiting that long would hold every request for the key.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest_oauth::RetryPolicy;
+///
+/// let patient = RetryPolicy::new(4).initial_backoff(Duration::from_millis(50));
+/// let never = RetryPolicy::none();
+/// # let _ = (patient, never);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_retries: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Two retries, 200 ms then 400 ms (jittered), delays capped at 5 s.
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Retries up to `max_retries` times, with the default delays.
+    pub fn new(max_retries: u32) -> Self {
+        RetryPolicy {
+            max_retries,
+            ..Self::default()
+        }
+    }
+
+    /// No retries: the first error is final.
+    pub fn none() -> Self {
+        Self::new(0)
+    }
+
+    /// The delay before the first retry (default 200 ms).
+    pub fn initial_backoff(mut self, delay: Duration) -> Self {
+        self.initial_backoff = delay;
+        self
+    }
+
+    /// The longest delay, computed or asked for by `Retry-After` (default 5 s).
+    pub fn max_backoff(mut self, delay: Duration) -> Self {
+        self.max_backoff = delay;
+        self
+    }
+
+    /// The most retries after the first attempt.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// How long to wait before retry number `retry` (0-based) after `error`,
+    /// or `None` when the error is final.
+    pub(crate) fn delay(&self, retry: u32, error: &Error) -> Option<Duration> {
+        if retry >= self.max_retries || !error.is_transient() {
+            return None;
+        }
+        if let Some(asked) = error.endpoint_error().and_then(|e| e.retry_after()) {
+            return (asked <= self.max_backoff).then_some(asked);
+        }
+        let full = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.max_backoff);
+        Some(full / 2 + full.mul_f64(random_fraction() / 2.0))
+    }
+}
+
+/// Runs one fetch: the source's attempts, retried as `policy` allows.
+pub(crate) async fn fetch_with_retry(
+    source: &dyn TokenSource,
+    key: &TokenRequest,
+    policy: &RetryPolicy,
+    counters: &Counters,
+) -> Result<Arc<Token>, Error> {
+    Counters::bump(&counters.fetches);
+    let mut retry = 0;
+    loop {
+        Counters::bump(&counters.token_requests);
+        let error = match source.fetch(key).await {
+            Ok(token) => {
+                tracing::debug!(audience = key.audience(), expires_in = ?token.expires_in(), "token fetched");
+                return Ok(Arc::new(token));
+            }
+            Err(error) => error,
+        };
+        let Some(delay) = policy.delay(retry, &error) else {
+            tracing::warn!(audience = key.audience(), %error, "token fetch failed");
+            return Err(error);
+        };
+        tracing::info!(audience = key.audience(), %error, ?delay, retry, "token fetch failed; retrying");
+        tokio::time::sleep(delay).await;
+        retry += 1;
+    }
+}
+
+/// Reads a `Retry-After` value: delay seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A number in [0, 1) for jitter. The standard library seeds each
+/// `RandomState` afresh, which is random enough to spread retries.
+fn random_fraction() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn endpoint_error(status: u16, retry_after: Option<Duration>) -> Error {
+        let mut error =
+            crate::response::parse_error(StatusCode::from_u16(status).expect("status"), b"");
+        error.retry_after = retry_after;
+        Error::from(error)
+    }
+
+    #[test]
+    fn retries_only_transient_errors_and_only_so_often() {
+        let policy = RetryPolicy::default();
+        assert!(policy.delay(0, &endpoint_error(503, None)).is_some());
+        assert!(policy.delay(1, &endpoint_error(429, None)).is_some());
+        assert!(policy.delay(2, &endpoint_error(503, None)).is_none());
+        assert!(policy.delay(0, &endpoint_error(400, None)).is_none());
+        assert!(policy.delay(0, &endpoint_error(401, None)).is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy::new(10)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(350));
+        let error = endpoint_error(500, None);
+        for (retry, full) in [(0, 100), (1, 200), (2, 350), (5, 350)] {
+            let delay = policy.delay(retry, &error).expect("retried");
+            let full = Duration::from_millis(full);
+            assert!(
+                delay >= full / 2 && delay <= full,
+                "retry {retry}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_unless_too_long() {
+        let policy = RetryPolicy::default();
+        let asked = Some(Duration::from_secs(1));
+        assert_eq!(policy.delay(0, &endpoint_error(429, asked)), asked);
+        assert_eq!(
+            policy.delay(0, &endpoint_error(503, Some(Duration::from_secs(60)))),
+            None
+        );
+    }
+
+    #[test]
+    fn reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        // 2015-10-21 07:28:00 GMT is `now`; 07:28:30 is 30 s later.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! Counters a caller can read: how the cache and the token endpoint behave.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the middleware's counters since it was built, from
+/// [`OAuthMiddleware::stats`](crate::OAuthMiddleware::stats).
+///
+/// ```
+/// # async fn demo(oauth: reqwest_oauth::OAuthMiddleware) {
+/// let stats = oauth.stats();
+/// println!(
+///     "{} token requests for {} cache hits; {} requests waited for a fetch",
+///     stats.token_requests, stats.cache_hits, stats.waited
+/// );
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Token fetches started (each may make several token requests).
+    pub fetches: u64,
+    /// HTTP token requests made, retries included.
+    pub token_requests: u64,
+    /// Fetches that ended in an error.
+    pub fetch_failures: u64,
+    /// Requests answered from the cache without waiting.
+    pub cache_hits: u64,
+    /// Requests that waited for a fetch.
+    pub waited: u64,
+    /// Requests that got a cached error during a cooldown, without a fetch.
+    pub cooldown_rejections: u64,
+    /// Fetches started in the background, ahead of expiry.
+    pub background_refreshes: u64,
+    /// Requests replayed after the API rejected their token.
+    pub replays: u64,
+    /// The most requests that ever shared one fetch.
+    pub max_waiters_per_fetch: u64,
+    /// Cache entries removed to stay within the key limit.
+    pub evictions: u64,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) fetches: AtomicU64,
+    pub(crate) token_requests: AtomicU64,
+    pub(crate) fetch_failures: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) waited: AtomicU64,
+    pub(crate) cooldown_rejections: AtomicU64,
+    pub(crate) background_refreshes: AtomicU64,
+    pub(crate) replays: AtomicU64,
+    pub(crate) max_waiters_per_fetch: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            fetches: read(&self.fetches),
+            token_requests: read(&self.token_requests),
+            fetch_failures: read(&self.fetch_failures),
+            cache_hits: read(&self.cache_hits),
+            waited: read(&self.waited),
+            cooldown_rejections: read(&self.cooldown_rejections),
+            background_refreshes: read(&self.background_refreshes),
+            replays: read(&self.replays),
+            max_waiters_per_fetch: read(&self.max_waiters_per_fetch),
+            evictions: read(&self.evictions),
+        }
+    }
+}
