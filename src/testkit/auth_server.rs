@@ -1,7 +1,7 @@
 //! A mock OAuth 2.0 authorization server: the token endpoint of RFC 6749
 //! for the client credentials and password grants.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -35,6 +35,38 @@ pub struct AuthServerBuilder {
     lifetime: Option<Duration>,
 }
 
+/// Something that goes wrong with one token request, for tests of how a
+/// client copes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this status, JSON body and optional `Retry-After` seconds.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The JSON body.
+        body: Value,
+        /// The `Retry-After` header, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Wait this long, then answer as usual (past a client's timeout, the
+    /// client never sees the answer).
+    Stall(Duration),
+    /// Answer `200` with a body that is not JSON.
+    Garbage,
+}
+
+impl Fault {
+    /// Answer with this status and JSON body.
+    pub fn status(status: u16, body: Value) -> Self {
+        Fault::Status {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
+}
+
 /// One token request as the server received it, for assertions on the wire
 /// format.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +87,10 @@ pub(super) struct AuthState {
     users: HashMap<String, String>,
     lifetime: Mutex<Duration>,
     delay: Mutex<Duration>,
-    failure: Mutex<Option<(StatusCode, String)>>,
+    /// Faults for the next requests, one each, in order.
+    queued: Mutex<VecDeque<Fault>>,
+    /// A fault for every request once the queue is empty.
+    persistent: Mutex<Option<Fault>>,
     requests: AtomicU64,
     last: Mutex<Option<RecordedTokenRequest>>,
 }
@@ -94,7 +129,8 @@ impl AuthServerBuilder {
             users: self.users,
             lifetime: Mutex::new(self.lifetime.unwrap_or(Duration::from_secs(3600))),
             delay: Mutex::new(Duration::ZERO),
-            failure: Mutex::new(None),
+            queued: Mutex::new(VecDeque::new()),
+            persistent: Mutex::new(None),
             requests: AtomicU64::new(0),
             last: Mutex::new(None),
         });
@@ -137,13 +173,19 @@ impl AuthServer {
     /// Answers every token request with this status and JSON body until
     /// [`AuthServer::recover`].
     pub fn fail_with(&self, status: u16, body: Value) {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        *self.state.failure.lock() = Some((status, body.to_string()));
+        *self.state.persistent.lock() = Some(Fault::status(status, body));
     }
 
-    /// Stops failing.
+    /// Applies these faults to the next token requests, one each, in order;
+    /// requests after them are answered as usual.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.queued.lock().extend(faults);
+    }
+
+    /// Stops failing: clears queued faults and [`AuthServer::fail_with`].
     pub fn recover(&self) {
-        *self.state.failure.lock() = None;
+        self.state.queued.lock().clear();
+        *self.state.persistent.lock() = None;
     }
 
     /// Waits this long before answering each token request.
@@ -175,8 +217,31 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
     }
     let request = record(&headers, &body);
     *state.last.lock() = Some(request.clone());
-    if let Some((status, body)) = state.failure.lock().clone() {
-        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let fault = state
+        .queued
+        .lock()
+        .pop_front()
+        .or_else(|| state.persistent.lock().clone());
+    match fault {
+        Some(Fault::Status {
+            status,
+            body,
+            retry_after,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, axum::Json(body)).into_response();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, seconds.into());
+            }
+            return response;
+        }
+        Some(Fault::Garbage) => {
+            return (StatusCode::OK, "<html>not a token</html>").into_response();
+        }
+        Some(Fault::Stall(stall)) => tokio::time::sleep(stall).await,
+        None => {}
     }
     match issue(&state, &request) {
         Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
