@@ -4,13 +4,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::Extensions;
 use http::header::AUTHORIZATION;
+use http::{Extensions, HeaderValue};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::builder::OAuthMiddlewareBuilder;
-use crate::cache::{Lease, Slot, TokenCache};
+use crate::cache::{Cached, Lease, Slot, TokenCache};
 use crate::stats::{Counters, Stats};
 use crate::{
     Audience, Error, RejectionPredicate, ReplayPolicy, Scope, SkipAuth, Token, TokenRequest,
@@ -85,7 +85,12 @@ impl OAuthMiddleware {
     pub async fn token(&self, audience: Option<&str>) -> Result<Arc<Token>, Error> {
         let key = self.key(audience.map(Arc::from), None);
         let slot = self.inner.cache.slot(&key);
-        Ok(self.inner.cache.lease(&slot).await?.token)
+        let lease = self
+            .inner
+            .cache
+            .lease(&slot, |cached| cached.token.clone())
+            .await?;
+        Ok(lease.taken)
     }
 
     /// Forgets the cached token for `audience` (`None`: the default
@@ -139,7 +144,7 @@ impl OAuthMiddleware {
     async fn after_rejection(
         &self,
         slot: &Arc<Slot>,
-        lease: Lease,
+        lease: Lease<Attached>,
         replay: Option<Request>,
         rejected: Response,
         extensions: &mut Extensions,
@@ -151,7 +156,9 @@ impl OAuthMiddleware {
             tracing::debug!("a freshly fetched token was rejected; returning the 401");
             return Ok(rejected);
         }
-        self.inner.cache.invalidate_if_current(slot, &lease.token);
+        self.inner
+            .cache
+            .invalidate_if_current(slot, lease.taken.generation);
         let Some(mut replay) = replay else {
             tracing::debug!("rejected token invalidated; request not replayable");
             return Ok(rejected);
@@ -159,7 +166,7 @@ impl OAuthMiddleware {
         let renewed = self
             .inner
             .cache
-            .lease(slot)
+            .lease(slot, Attached::take)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
         tracing::debug!(
@@ -169,9 +176,25 @@ impl OAuthMiddleware {
         Counters::bump(&self.inner.cache.counters().replays);
         replay
             .headers_mut()
-            .insert(AUTHORIZATION, renewed.token.header_value().clone());
+            .insert(AUTHORIZATION, renewed.taken.header);
         drop(rejected);
         next.run(replay, extensions).await
+    }
+}
+
+/// What a request keeps of the token it carries: the header, and which
+/// token it was, to forget exactly that one if the API rejects it.
+struct Attached {
+    header: HeaderValue,
+    generation: u64,
+}
+
+impl Attached {
+    fn take(cached: &Cached) -> Self {
+        Attached {
+            header: cached.token.header_value().clone(),
+            generation: cached.generation,
+        }
     }
 }
 
@@ -190,7 +213,7 @@ impl Middleware for OAuthMiddleware {
         let lease = self
             .inner
             .cache
-            .lease(&slot)
+            .lease(&slot, Attached::take)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
         // Keep a copy for the replay before the header goes in; a token
@@ -201,7 +224,7 @@ impl Middleware for OAuthMiddleware {
         };
         request
             .headers_mut()
-            .insert(AUTHORIZATION, lease.token.header_value().clone());
+            .insert(AUTHORIZATION, lease.taken.header.clone());
         let response = next.clone().run(request, extensions).await?;
         if !(self.inner.rejected)(&response) {
             return Ok(response);

@@ -45,7 +45,7 @@ pub(crate) struct Counters {
     pub(crate) fetches: AtomicU64,
     pub(crate) token_requests: AtomicU64,
     pub(crate) fetch_failures: AtomicU64,
-    pub(crate) cache_hits: AtomicU64,
+    pub(crate) cache_hits: StripedCounter,
     pub(crate) waited: AtomicU64,
     pub(crate) cooldown_rejections: AtomicU64,
     pub(crate) background_refreshes: AtomicU64,
@@ -65,7 +65,7 @@ impl Counters {
             fetches: read(&self.fetches),
             token_requests: read(&self.token_requests),
             fetch_failures: read(&self.fetch_failures),
-            cache_hits: read(&self.cache_hits),
+            cache_hits: self.cache_hits.sum(),
             waited: read(&self.waited),
             cooldown_rejections: read(&self.cooldown_rejections),
             background_refreshes: read(&self.background_refreshes),
@@ -74,4 +74,35 @@ impl Counters {
             evictions: read(&self.evictions),
         }
     }
+}
+
+/// A counter bumped on every request by every thread. Each thread adds to
+/// its own stripe, on its own cache line, so counting costs no contention;
+/// reading sums the stripes.
+#[derive(Debug, Default)]
+pub(crate) struct StripedCounter([Stripe; STRIPES]);
+
+const STRIPES: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+impl StripedCounter {
+    pub(crate) fn add(&self) {
+        self.0[stripe()].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// This thread's stripe, handed out round-robin as threads first count.
+fn stripe() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static STRIPE: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES;
+    }
+    STRIPE.with(|stripe| *stripe)
 }

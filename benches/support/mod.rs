@@ -34,7 +34,12 @@ impl Terminal {
 
 #[async_trait::async_trait]
 impl Middleware for Terminal {
-    async fn handle(&self, req: Request, _: &mut Extensions, _: Next<'_>) -> reqwest_middleware::Result<Response> {
+    async fn handle(
+        &self,
+        req: Request,
+        _: &mut Extensions,
+        _: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
         let rejected = self.rejected.read().clone();
         if rejected.is_some() && req.headers().get(AUTHORIZATION) == rejected.as_ref() {
             self.rejections.fetch_add(1, Ordering::Relaxed);
@@ -54,7 +59,12 @@ pub struct StaticBearer(pub HeaderValue);
 
 #[async_trait::async_trait]
 impl Middleware for StaticBearer {
-    async fn handle(&self, mut req: Request, ext: &mut Extensions, next: Next<'_>) -> reqwest_middleware::Result<Response> {
+    async fn handle(
+        &self,
+        mut req: Request,
+        ext: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
         req.headers_mut().insert(AUTHORIZATION, self.0.clone());
         next.run(req, ext).await
     }
@@ -66,7 +76,12 @@ pub struct MutexCache(pub tokio::sync::Mutex<Option<(HeaderValue, Instant)>>);
 
 #[async_trait::async_trait]
 impl Middleware for MutexCache {
-    async fn handle(&self, mut req: Request, ext: &mut Extensions, next: Next<'_>) -> reqwest_middleware::Result<Response> {
+    async fn handle(
+        &self,
+        mut req: Request,
+        ext: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
         let header = {
             let mut cached = self.0.lock().await;
             match cached.as_ref() {
@@ -113,7 +128,10 @@ impl TokenSource for CountingSource {
     }
 }
 
-pub fn chain(middleware: Option<Arc<dyn Middleware>>, terminal: Arc<Terminal>) -> ClientWithMiddleware {
+pub fn chain(
+    middleware: Option<Arc<dyn Middleware>>,
+    terminal: Arc<Terminal>,
+) -> ClientWithMiddleware {
     let mut builder = ClientBuilder::new(reqwest::Client::new());
     if let Some(middleware) = middleware {
         builder = builder.with_arc(middleware);
@@ -125,27 +143,46 @@ pub fn request() -> Request {
     Request::new(http::Method::GET, URL.parse().expect("valid URL"))
 }
 
-/// Criterion's mean estimate (ns) for `group/id` from this run.
-pub fn mean_ns(group: &str, id: &str) -> Option<f64> {
+/// Criterion's estimate (ns per iteration) for `group/id` from this run:
+/// the slope where criterion fitted one, else the mean, as it prints.
+pub fn estimate_ns(group: &str, id: &str) -> Option<f64> {
     let root = std::env::var_os("CRITERION_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion")))
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion"))
+        })
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion"));
     let path = root.join(group).join(id).join("new/estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    json["mean"]["point_estimate"].as_f64()
+    json["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| json["mean"]["point_estimate"].as_f64())
 }
 
-/// Prints `name: a/b = ratio (target …)` for each pair measured this run.
-pub fn report(title: &str, rows: &[(&str, (&str, &str), (&str, &str), &str)]) {
+/// One line of a ratio report: a measured benchmark over its baseline.
+pub struct Ratio {
+    pub name: &'static str,
+    /// `(group, id)` of the measured benchmark.
+    pub measured: (&'static str, &'static str),
+    /// `(group, id)` of the baseline from the same run.
+    pub baseline: (&'static str, &'static str),
+    pub target: &'static str,
+}
+
+/// Prints `name: measured / baseline = ratio (target …)` for each line.
+pub fn report(title: &str, rows: &[Ratio]) {
     println!("\n== {title}");
-    for (name, (group_a, id_a), (group_b, id_b), target) in rows {
-        match (mean_ns(group_a, id_a), mean_ns(group_b, id_b)) {
+    for row in rows {
+        let measured = estimate_ns(row.measured.0, row.measured.1);
+        let baseline = estimate_ns(row.baseline.0, row.baseline.1);
+        match (measured, baseline) {
             (Some(a), Some(b)) => println!(
-                "{name}: {a:.0} ns / {b:.0} ns = {ratio:.3} (target {target})",
+                "{}: {a:.0} ns / {b:.0} ns = {ratio:.3} (target {})",
+                row.name,
+                row.target,
                 ratio = a / b
             ),
-            _ => println!("{name}: not measured in this run"),
+            _ => println!("{}: not measured in this run", row.name),
         }
     }
 }

@@ -22,12 +22,12 @@ use tokio::sync::watch;
 
 pub(crate) use lifetimes::Lifetimes;
 pub use lifetimes::RefreshAhead;
-pub(crate) use slot::Slot;
+pub(crate) use slot::{Cached, Slot};
 use slot::{Flight, FlightGuard, FlightResult, FlightState, Lookup};
 
 use crate::retry::fetch_with_retry;
 use crate::stats::{Counters, Stats};
-use crate::{Error, RetryPolicy, Token, TokenRequest, TokenSource};
+use crate::{Error, RetryPolicy, TokenRequest, TokenSource};
 
 /// Everything that shapes the cache's behaviour.
 #[derive(Debug, Clone, Copy)]
@@ -38,11 +38,11 @@ pub(crate) struct CacheConfig {
     pub(crate) max_keys: usize,
 }
 
-/// A token handed to a request, and whether the request waited for it to be
-/// fetched (a token fetched for this very request is never refreshed again
-/// for it).
-pub(crate) struct Lease {
-    pub(crate) token: Arc<Token>,
+/// What a request took from a usable token, and whether it waited for the
+/// token to be fetched (a token fetched for this very request is never
+/// refreshed again for it).
+pub(crate) struct Lease<T> {
+    pub(crate) taken: T,
     pub(crate) fetched: bool,
 }
 
@@ -56,8 +56,8 @@ pub(crate) struct TokenCache {
     epoch: Instant,
 }
 
-enum Joined {
-    Ready(Arc<Token>),
+enum Joined<T> {
+    Ready(T),
     Waiting(watch::Receiver<FlightResult>),
 }
 
@@ -148,50 +148,56 @@ impl TokenCache {
         tracing::debug!(evicted, "token cache full; entries evicted");
     }
 
-    /// A usable token for the slot: the cached one, or the result of the one
-    /// fetch under way for it.
-    pub(crate) async fn lease(&self, slot: &Arc<Slot>) -> Result<Lease, Error> {
+    /// A usable token for the slot (the cached one, or the result of the one
+    /// fetch under way for it), of which `take` keeps what the caller needs.
+    /// Taking only what is needed (a header clone, a generation number)
+    /// keeps the hot path free of writes to shared memory.
+    pub(crate) async fn lease<T>(
+        &self,
+        slot: &Arc<Slot>,
+        take: impl Fn(&Cached) -> T,
+    ) -> Result<Lease<T>, Error> {
         let now = Instant::now();
         slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
-        let token = match slot.lookup(now) {
-            Lookup::Fresh(token) => Some(token),
-            Lookup::Refresh(token) => {
+        let joined = match slot.lookup(now, &take) {
+            Lookup::Fresh(taken) => Joined::Ready(taken),
+            Lookup::Refresh(taken) => {
                 self.refresh_in_background(slot, now);
-                Some(token)
+                Joined::Ready(taken)
             }
-            Lookup::Missing => None,
+            Lookup::Missing => self.join_or_start(slot, now, &take)?,
         };
-        let mut done = match token {
-            Some(token) => Joined::Ready(token),
-            None => self.join_or_start(slot, now)?,
-        };
-        let token = match &mut done {
-            Joined::Ready(token) => {
-                Counters::bump(&self.counters.cache_hits);
+        let mut done = match joined {
+            Joined::Ready(taken) => {
+                self.counters.cache_hits.add();
                 return Ok(Lease {
-                    token: token.clone(),
+                    taken,
                     fetched: false,
                 });
             }
-            Joined::Waiting(done) => {
-                Counters::bump(&self.counters.waited);
-                match done.wait_for(Option::is_some).await {
-                    Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
-                    Err(_) => Err(Error::FetchAborted),
-                }
-            }
+            Joined::Waiting(done) => done,
+        };
+        Counters::bump(&self.counters.waited);
+        let cached = match done.wait_for(Option::is_some).await {
+            Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
+            Err(_) => Err(Error::FetchAborted),
         }?;
         Ok(Lease {
-            token,
+            taken: take(&cached),
             fetched: true,
         })
     }
 
-    fn join_or_start(&self, slot: &Arc<Slot>, now: Instant) -> Result<Joined, Error> {
+    fn join_or_start<T>(
+        &self,
+        slot: &Arc<Slot>,
+        now: Instant,
+        take: impl Fn(&Cached) -> T,
+    ) -> Result<Joined<T>, Error> {
         let mut state = slot.flight.lock();
         // Re-check under the lock: a fetch may have finished since the miss.
-        if let Lookup::Fresh(token) | Lookup::Refresh(token) = slot.lookup(now) {
-            return Ok(Joined::Ready(token));
+        if let Lookup::Fresh(taken) | Lookup::Refresh(taken) = slot.lookup(now, take) {
+            return Ok(Joined::Ready(taken));
         }
         if let Some(flight) = state.running.as_mut() {
             flight.waiters += 1;
@@ -257,13 +263,20 @@ impl TokenCache {
         let config = self.config;
         runtime.spawn(async move {
             let slot = &guard.slot;
-            let result =
-                fetch_with_retry(source.as_ref(), &slot.key, &config.retry, &counters).await;
+            let result = fetch_with_retry(source.as_ref(), &slot.key, &config.retry, &counters)
+                .await
+                .map(|token| {
+                    Arc::new(Cached {
+                        schedule: config.lifetimes.schedule(&token),
+                        token,
+                        generation: id,
+                    })
+                });
             {
                 let mut state = slot.flight.lock();
                 match &result {
-                    Ok(token) => {
-                        slot.store(token.clone(), config.lifetimes.schedule(token));
+                    Ok(cached) => {
+                        slot.store(cached.clone());
                         state.failed = None;
                     }
                     Err(error) => {
@@ -279,9 +292,9 @@ impl TokenCache {
         Ok(done)
     }
 
-    /// Forgets the slot's token, but only if it is still `stale`: a newer
-    /// token fetched meanwhile survives.
-    pub(crate) fn invalidate_if_current(&self, slot: &Slot, stale: &Arc<Token>) -> bool {
+    /// Forgets the slot's token, but only if it is still generation
+    /// `stale`: a newer token fetched meanwhile survives.
+    pub(crate) fn invalidate_if_current(&self, slot: &Slot, stale: u64) -> bool {
         slot.forget(Some(stale))
     }
 

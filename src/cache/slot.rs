@@ -5,35 +5,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use arc_swap::ArcSwapOption;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::lifetimes::Schedule;
 use crate::{Error, Token, TokenRequest};
 
 /// What every waiter of one fetch receives: `None` until it ends.
-pub(super) type FlightResult = Option<Result<Arc<Token>, Error>>;
+pub(super) type FlightResult = Option<Result<Arc<Cached>, Error>>;
 
 pub(crate) struct Slot {
     pub(super) key: TokenRequest,
-    current: RwLock<Option<Cached>>,
+    /// Read on every request without a lock or a shared write: `ArcSwap`
+    /// loads leave the `Arc`'s count alone.
+    current: ArcSwapOption<Cached>,
     pub(super) flight: Mutex<FlightState>,
     /// Last use, in milliseconds since the cache was made (for eviction).
     last_used_ms: AtomicU64,
 }
 
-#[derive(Clone)]
-struct Cached {
-    token: Arc<Token>,
-    schedule: Schedule,
+/// A cached token with its schedule. `generation` tells tokens apart (the
+/// id of the fetch that made it) without holding on to them.
+pub(crate) struct Cached {
+    pub(crate) token: Arc<Token>,
+    pub(crate) generation: u64,
+    pub(super) schedule: Schedule,
 }
 
-/// What a request finds in a slot.
-pub(super) enum Lookup {
+/// What a request finds in a slot, and what it took from the token.
+pub(super) enum Lookup<T> {
     /// A token to use as it is.
-    Fresh(Arc<Token>),
+    Fresh(T),
     /// A token to use, whose refresh window has begun.
-    Refresh(Arc<Token>),
+    Refresh(T),
     /// No usable token.
     Missing,
 }
@@ -55,43 +60,44 @@ impl Slot {
     pub(super) fn new(key: TokenRequest) -> Self {
         Slot {
             key,
-            current: RwLock::new(None),
+            current: ArcSwapOption::empty(),
             flight: Mutex::new(FlightState::default()),
             last_used_ms: AtomicU64::new(0),
         }
     }
 
-    pub(super) fn lookup(&self, now: Instant) -> Lookup {
-        let current = self.current.read();
-        match current.as_ref() {
-            Some(c) if now < c.schedule.refresh_at => Lookup::Fresh(c.token.clone()),
-            Some(c) if now < c.schedule.use_until => Lookup::Refresh(c.token.clone()),
+    pub(super) fn lookup<T>(&self, now: Instant, take: impl FnOnce(&Cached) -> T) -> Lookup<T> {
+        let current = self.current.load();
+        match current.as_deref() {
+            Some(c) if now < c.schedule.refresh_at => Lookup::Fresh(take(c)),
+            Some(c) if now < c.schedule.use_until => Lookup::Refresh(take(c)),
             _ => Lookup::Missing,
         }
     }
 
-    pub(super) fn store(&self, token: Arc<Token>, schedule: Schedule) {
-        *self.current.write() = Some(Cached { token, schedule });
+    pub(super) fn store(&self, cached: Arc<Cached>) {
+        self.current.store(Some(cached));
     }
 
-    /// Forgets the token if it is `stale` (or any token, for `None`).
-    pub(super) fn forget(&self, stale: Option<&Arc<Token>>) -> bool {
-        let mut current = self.current.write();
-        let matches = match (current.as_ref(), stale) {
-            (Some(cached), Some(stale)) => Arc::ptr_eq(&cached.token, stale),
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if matches {
-            *current = None;
-        }
-        matches
+    /// Forgets the token if it is generation `stale` (or any token, for
+    /// `None`); a newer token stored meanwhile survives.
+    pub(super) fn forget(&self, stale: Option<u64>) -> bool {
+        let mut forgot = false;
+        self.current.rcu(|current| {
+            forgot = match (current, stale) {
+                (Some(cached), Some(stale)) => cached.generation == stale,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if forgot { None } else { current.clone() }
+        });
+        forgot
     }
 
     /// Whether the slot holds nothing worth keeping at `now`: no usable
     /// token and no fetch under way.
     pub(super) fn is_idle(&self, now: Instant) -> bool {
-        matches!(self.lookup(now), Lookup::Missing) && self.flight.lock().running.is_none()
+        matches!(self.lookup(now, |_| ()), Lookup::Missing) && self.flight.lock().running.is_none()
     }
 
     /// Records a use. Writes at most once per millisecond, so a busy key
