@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::HeaderValue;
+use secrecy::zeroize::Zeroize;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::Error;
@@ -27,13 +29,37 @@ use crate::Error;
 /// # Ok::<(), reqwest_oauth::Error>(())
 /// ```
 pub struct Token {
-    access_token: SecretString,
+    /// `Bearer <token>`: the only copy of the secret, in a buffer that is
+    /// zeroed when the last clone of the header is dropped.
     header: HeaderValue,
     issued_at: Instant,
     expires_in: Option<Duration>,
+    /// What most tokens lack, kept out of line so a cached token stays small.
+    details: Option<Box<Details>>,
+}
+
+#[derive(Default)]
+struct Details {
     refresh_token: Option<SecretString>,
     scope: Option<String>,
     extra: serde_json::Map<String, serde_json::Value>,
+}
+
+const BEARER_PREFIX: &str = "Bearer ";
+
+/// Owns the header bytes and zeroes them on drop.
+struct ZeroizingBytes(Box<[u8]>);
+
+impl AsRef<[u8]> for ZeroizingBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for ZeroizingBytes {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
 }
 
 impl Token {
@@ -43,28 +69,27 @@ impl Token {
     /// control characters such as CR/LF), which would otherwise allow header
     /// injection.
     pub fn bearer(access_token: impl Into<String>) -> Result<Self, Error> {
-        let access_token: String = access_token.into();
-        if access_token.is_empty() {
-            return Err(Error::InvalidTokenResponse {
-                status: http::StatusCode::OK,
-                reason: "the access token is empty".into(),
-            });
+        let access_token = SecretString::from(access_token.into());
+        let secret = access_token.expose_secret();
+        let refuse = |reason: &str| Error::InvalidTokenResponse {
+            status: http::StatusCode::OK,
+            reason: reason.into(),
+        };
+        if secret.is_empty() {
+            return Err(refuse("the access token is empty"));
         }
-        let mut header = HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| {
-            Error::InvalidTokenResponse {
-                status: http::StatusCode::OK,
-                reason: "the access token has bytes not allowed in an HTTP header".into(),
-            }
-        })?;
+        let mut bytes = Vec::with_capacity(BEARER_PREFIX.len() + secret.len());
+        bytes.extend_from_slice(BEARER_PREFIX.as_bytes());
+        bytes.extend_from_slice(secret.as_bytes());
+        let shared = Bytes::from_owner(ZeroizingBytes(bytes.into_boxed_slice()));
+        let mut header = HeaderValue::from_maybe_shared(shared)
+            .map_err(|_| refuse("the access token has bytes not allowed in an HTTP header"))?;
         header.set_sensitive(true);
         Ok(Token {
-            access_token: SecretString::from(access_token),
             header,
             issued_at: Instant::now(),
             expires_in: None,
-            refresh_token: None,
-            scope: None,
-            extra: serde_json::Map::new(),
+            details: None,
         })
     }
 
@@ -84,30 +109,44 @@ impl Token {
 
     /// Sets the refresh token that came with this token.
     pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
-        self.refresh_token = Some(SecretString::from(refresh_token.into()));
+        self.details_mut().refresh_token = Some(SecretString::from(refresh_token.into()));
         self
     }
 
     /// Sets the scope the server granted.
     pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
+        self.details_mut().scope = Some(scope.into());
         self
     }
 
     /// Keeps fields of the token response that this type has no place for.
     pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
-        self.extra = extra;
+        if !extra.is_empty() {
+            self.details_mut().extra = extra;
+        }
         self
+    }
+
+    fn details_mut(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Box::default)
     }
 
     /// The access token itself. Handle with care: it is a password.
     pub fn secret(&self) -> &str {
-        self.access_token.expose_secret()
+        // The header was built from a `String`, so the part after the
+        // prefix is valid UTF-8; the fallback is never taken.
+        let bytes = self
+            .header
+            .as_bytes()
+            .get(BEARER_PREFIX.len()..)
+            .unwrap_or_default();
+        std::str::from_utf8(bytes).unwrap_or_default()
     }
 
     /// The refresh token, if the server issued one.
     pub fn refresh_token(&self) -> Option<&str> {
-        self.refresh_token.as_ref().map(|t| t.expose_secret())
+        let details = self.details.as_ref()?;
+        details.refresh_token.as_ref().map(|t| t.expose_secret())
     }
 
     /// When the lifetime starts (monotonic clock).
@@ -122,12 +161,17 @@ impl Token {
 
     /// The granted scope, if the server said.
     pub fn scope(&self) -> Option<&str> {
-        self.scope.as_deref()
+        self.details.as_ref()?.scope.as_deref()
     }
 
     /// Fields of the token response not covered by the methods above.
     pub fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
-        &self.extra
+        static EMPTY: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>> =
+            std::sync::OnceLock::new();
+        match &self.details {
+            Some(details) => &details.extra,
+            None => EMPTY.get_or_init(serde_json::Map::new),
+        }
     }
 
     /// The `Authorization` header value, built once and marked sensitive.
@@ -142,12 +186,9 @@ impl fmt::Debug for Token {
             .field("access_token", &"[redacted]")
             .field("issued_at", &self.issued_at)
             .field("expires_in", &self.expires_in)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field("scope", &self.scope)
-            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .field("refresh_token", &self.refresh_token().map(|_| "[redacted]"))
+            .field("scope", &self.scope())
+            .field("extra", &self.extra().keys().collect::<Vec<_>>())
             .finish()
     }
 }

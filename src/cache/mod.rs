@@ -12,7 +12,9 @@
 mod lifetimes;
 mod slot;
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -50,7 +52,8 @@ pub(crate) struct TokenCache {
     source: Arc<dyn TokenSource>,
     config: CacheConfig,
     default_slot: Arc<Slot>,
-    slots: RwLock<HashMap<TokenRequest, Arc<Slot>>>,
+    /// Keyed by each slot's own key, so the key is stored once per entry.
+    slots: RwLock<HashSet<SlotEntry>>,
     flight_ids: AtomicU64,
     counters: Arc<Counters>,
     epoch: Instant,
@@ -71,7 +74,7 @@ impl TokenCache {
             source,
             config,
             default_slot: Arc::new(Slot::new(default_key)),
-            slots: RwLock::new(HashMap::new()),
+            slots: RwLock::new(HashSet::new()),
             flight_ids: AtomicU64::new(0),
             counters: Arc::new(Counters::default()),
             epoch: Instant::now(),
@@ -101,37 +104,36 @@ impl TokenCache {
             return slot;
         }
         let mut slots = self.slots.write();
-        if let Some(slot) = slots.get(key) {
-            return slot.clone();
+        if let Some(entry) = slots.get(key) {
+            return entry.0.clone();
         }
         if slots.len() >= self.config.max_keys {
             self.evict(&mut slots);
         }
-        slots
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Slot::new(key.clone())))
-            .clone()
+        let slot = Arc::new(Slot::new(key.clone()));
+        slots.insert(SlotEntry(slot.clone()));
+        slot
     }
 
     fn existing_slot(&self, key: &TokenRequest) -> Option<Arc<Slot>> {
         if *key == self.default_slot.key {
             return Some(self.default_slot.clone());
         }
-        self.slots.read().get(key).cloned()
+        self.slots.read().get(key).map(|entry| entry.0.clone())
     }
 
     /// Makes room for at least one key: drops idle entries, then, if still
     /// full, the least recently used tenth, so the cost of a sweep is spread
     /// over many inserts.
-    fn evict(&self, slots: &mut HashMap<TokenRequest, Arc<Slot>>) {
+    fn evict(&self, slots: &mut HashSet<SlotEntry>) {
         let before = slots.len();
         let now = Instant::now();
-        slots.retain(|_, slot| !slot.is_idle(now));
+        slots.retain(|entry| !entry.0.is_idle(now));
         if slots.len() >= self.config.max_keys {
             let keep = self.config.max_keys - (self.config.max_keys / 10).max(1);
             let mut by_age: Vec<(u64, TokenRequest)> = slots
                 .iter()
-                .map(|(key, slot)| (slot.last_used_ms(), key.clone()))
+                .map(|entry| (entry.0.last_used_ms(), entry.0.key.clone()))
                 .collect();
             let remove = by_age.len().saturating_sub(keep);
             if remove > 0 && remove < by_age.len() {
@@ -206,7 +208,7 @@ impl TokenCache {
                 .fetch_max(flight.waiters, Ordering::Relaxed);
             return Ok(Joined::Waiting(flight.done.clone()));
         }
-        if let Some((until, error)) = &state.failed {
+        if let Some((until, error)) = state.failed.as_deref() {
             if now < *until {
                 Counters::bump(&self.counters.cooldown_rejections);
                 return Err(error.clone());
@@ -222,7 +224,10 @@ impl TokenCache {
         let Some(mut state) = slot.flight.try_lock() else {
             return;
         };
-        let cooling = state.failed.as_ref().is_some_and(|(until, _)| now < *until);
+        let cooling = state
+            .failed
+            .as_deref()
+            .is_some_and(|(until, _)| now < *until);
         if state.running.is_some() || cooling {
             return;
         }
@@ -246,11 +251,11 @@ impl TokenCache {
             .map_err(|_| Error::Config("token fetches need a tokio runtime".into()))?;
         let id = self.flight_ids.fetch_add(1, Ordering::Relaxed);
         let (tx, done) = watch::channel(None);
-        state.running = Some(Flight {
+        state.running = Some(Box::new(Flight {
             id,
             done: done.clone(),
             waiters,
-        });
+        }));
         self.counters
             .max_waiters_per_fetch
             .fetch_max(waiters, Ordering::Relaxed);
@@ -281,7 +286,8 @@ impl TokenCache {
                     }
                     Err(error) => {
                         Counters::bump(&counters.fetch_failures);
-                        state.failed = Some((Instant::now() + config.cooldown, error.clone()));
+                        state.failed =
+                            Some(Box::new((Instant::now() + config.cooldown, error.clone())));
                     }
                 }
             }
@@ -308,8 +314,8 @@ impl TokenCache {
     /// Forgets every cached token.
     pub(crate) fn invalidate_all(&self) {
         self.default_slot.forget(None);
-        for slot in self.slots.read().values() {
-            slot.forget(None);
+        for entry in self.slots.read().iter() {
+            entry.0.forget(None);
         }
     }
 
@@ -318,3 +324,25 @@ impl TokenCache {
         self.slots.read().len()
     }
 }
+/// A slot in the key set, hashed and compared by its key.
+struct SlotEntry(Arc<Slot>);
+
+impl Borrow<TokenRequest> for SlotEntry {
+    fn borrow(&self) -> &TokenRequest {
+        &self.0.key
+    }
+}
+
+impl Hash for SlotEntry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.key.hash(state);
+    }
+}
+
+impl PartialEq for SlotEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for SlotEntry {}

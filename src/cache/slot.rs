@@ -43,11 +43,12 @@ pub(super) enum Lookup<T> {
     Missing,
 }
 
+/// Boxed parts: most slots have neither, and a slot is made per key.
 #[derive(Default)]
 pub(super) struct FlightState {
-    pub(super) running: Option<Flight>,
+    pub(super) running: Option<Box<Flight>>,
     /// The last fetch's error and when its cooldown ends.
-    pub(super) failed: Option<(Instant, Error)>,
+    pub(super) failed: Option<Box<(Instant, Error)>>,
 }
 
 pub(super) struct Flight {
