@@ -125,6 +125,7 @@ impl TokenCache {
     /// Makes room for at least one key: drops idle entries, then, if still
     /// full, the least recently used tenth, so the cost of a sweep is spread
     /// over many inserts.
+    #[allow(clippy::mutable_key_type)] // hashed by the immutable key only
     fn evict(&self, slots: &mut HashSet<SlotEntry>) {
         let before = slots.len();
         let now = Instant::now();
@@ -324,7 +325,8 @@ impl TokenCache {
         self.slots.read().len()
     }
 }
-/// A slot in the key set, hashed and compared by its key.
+/// A slot in the key set, hashed and compared by its key, which never
+/// changes; the slot's mutable parts take no part in hashing.
 struct SlotEntry(Arc<Slot>);
 
 impl Borrow<TokenRequest> for SlotEntry {
