@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cache::{CacheConfig, Lifetimes, RefreshAhead, TokenCache};
 use crate::middleware::Inner;
+use crate::origin::{Origin, OriginRules};
 use crate::{
     Error, OAuthMiddleware, RejectionPredicate, ReplayPolicy, RetryPolicy, TokenRequest,
     TokenSource, is_token_rejected,
@@ -55,6 +56,9 @@ pub struct OAuthMiddlewareBuilder {
     cache: CacheConfig,
     replay: ReplayPolicy,
     rejected: RejectionPredicate,
+    /// Origins as given (origin, routed audience); parsed by `build`.
+    origins: Vec<(String, Option<Arc<str>>)>,
+    insecure_http: bool,
 }
 
 impl std::fmt::Debug for OAuthMiddlewareBuilder {
@@ -63,6 +67,8 @@ impl std::fmt::Debug for OAuthMiddlewareBuilder {
             .field("audience", &self.audience)
             .field("cache", &self.cache)
             .field("replay", &self.replay)
+            .field("origins", &self.origins)
+            .field("insecure_http", &self.insecure_http)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +92,8 @@ impl OAuthMiddlewareBuilder {
             },
             replay: ReplayPolicy::default(),
             rejected: Arc::new(is_token_rejected),
+            origins: Vec::new(),
+            insecure_http: false,
         }
     }
 
@@ -172,6 +180,48 @@ impl OAuthMiddlewareBuilder {
         self
     }
 
+    /// Sends tokens only to this origin (`scheme://host[:port]`), and to
+    /// any other allowed or routed one; requests elsewhere pass through
+    /// untouched. Without any, every request gets a token: convenient, but
+    /// a request to a third party then carries your token too.
+    ///
+    /// ```
+    /// # let source = reqwest_oauth::ClientCredentials::new("https://a.example/t", "id", "s");
+    /// let oauth = reqwest_oauth::OAuthMiddleware::builder(source)
+    ///     .allow_origin("https://api.example.com")
+    ///     .build()?;
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push((origin.into(), None));
+        self
+    }
+
+    /// Requests to `origin` get a token for `audience`, so one client can
+    /// call several APIs, each with its own token, without per-request
+    /// extensions. A routed origin is also an allowed one.
+    ///
+    /// ```
+    /// # let source = reqwest_oauth::ClientCredentials::new("https://a.example/t", "id", "s");
+    /// let oauth = reqwest_oauth::OAuthMiddleware::builder(source)
+    ///     .route("https://orders.example.com", "https://orders.example.com/api")
+    ///     .route("https://billing.example.com", "https://billing.example.com/api")
+    ///     .build()?;
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
+    pub fn route(mut self, origin: impl Into<String>, audience: impl Into<Arc<str>>) -> Self {
+        self.origins.push((origin.into(), Some(audience.into())));
+        self
+    }
+
+    /// Allows attaching tokens to plain `http://` requests to hosts that are
+    /// not loopback. Without it, such a request fails with
+    /// [`Error::InsecureUrl`] before anything is sent.
+    pub fn danger_allow_insecure_http(mut self) -> Self {
+        self.insecure_http = true;
+        self
+    }
+
     /// Checks the configuration (the source's, and that durations make sense)
     /// and builds the middleware. No token is fetched until the first request.
     pub fn build(self) -> Result<OAuthMiddleware, Error> {
@@ -183,10 +233,34 @@ impl OAuthMiddlewareBuilder {
                 "token lifetimes must be longer than zero".into(),
             ));
         }
-        Ok(self.build_unchecked())
+        if let RefreshAhead::Fraction(f) = self.cache.lifetimes.refresh_ahead {
+            if !(0.0..=1.0).contains(&f) {
+                return Err(Error::Config(format!(
+                    "refresh-ahead fraction {f} is not between 0 and 1"
+                )));
+            }
+        }
+        if self.cache.max_keys == 0 {
+            return Err(Error::Config("max_keys must be at least 1".into()));
+        }
+        let mut rules = OriginRules::default();
+        for (origin, audience) in &self.origins {
+            let parsed = Origin::parse(origin)?;
+            match audience {
+                Some(audience) => rules.routes.push((parsed, audience.clone())),
+                None => rules.allowed.push(parsed),
+            }
+        }
+        Ok(self.finish(rules))
     }
 
+    /// Builds with no origin rules, skipping the checks (for
+    /// [`OAuthMiddleware::new`], which cannot fail; errors surface on use).
     pub(crate) fn build_unchecked(self) -> OAuthMiddleware {
+        self.finish(OriginRules::default())
+    }
+
+    fn finish(self, origins: OriginRules) -> OAuthMiddleware {
         let mut default_key = TokenRequest::new();
         if let Some(audience) = self.audience {
             default_key = default_key.with_audience(audience);
@@ -195,6 +269,8 @@ impl OAuthMiddlewareBuilder {
             cache: TokenCache::new(self.source, default_key, self.cache),
             replay: self.replay,
             rejected: self.rejected,
+            origins,
+            insecure_http: self.insecure_http,
         })
     }
 }

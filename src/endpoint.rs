@@ -10,6 +10,7 @@ use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::origin::{cleartext_refused, is_safe_for_credentials};
 use crate::response::{parse_error, parse_token};
 use crate::retry::parse_retry_after;
 use crate::{Error, Token};
@@ -73,6 +74,7 @@ pub struct TokenEndpoint {
     timeout: Duration,
     body_limit: usize,
     http: Option<reqwest::Client>,
+    insecure_http: bool,
 }
 
 impl TokenEndpoint {
@@ -88,6 +90,7 @@ impl TokenEndpoint {
             timeout: DEFAULT_TIMEOUT,
             body_limit: DEFAULT_BODY_LIMIT,
             http: None,
+            insecure_http: false,
         }
     }
 
@@ -132,13 +135,21 @@ impl TokenEndpoint {
         self
     }
 
+    /// Allows a plain `http://` token endpoint on a host that is not
+    /// loopback. The client secret or password then crosses the network in
+    /// clear text: only for networks you fully control.
+    pub fn danger_allow_insecure_http(mut self) -> Self {
+        self.insecure_http = true;
+        self
+    }
+
     /// The token endpoint URL as configured.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Checks what can be checked without a request: the URL parses and is
-    /// `http` or `https`.
+    /// Checks what can be checked without a request: the URL parses, and is
+    /// `https` (or `http` to a loopback address, or explicitly allowed).
     pub fn check(&self) -> Result<(), Error> {
         self.parsed_url().map(drop)
     }
@@ -218,11 +229,17 @@ impl TokenEndpoint {
             ))
         })?;
         match url.scheme() {
-            "http" | "https" => Ok(url),
-            other => Err(Error::Config(format!(
-                "token endpoint URL must be http or https, not {other:?}"
-            ))),
+            "http" | "https" => {}
+            other => {
+                return Err(Error::Config(format!(
+                    "token endpoint URL must be http or https, not {other:?}"
+                )));
+            }
         }
+        if !self.insecure_http && !is_safe_for_credentials(&url) {
+            return Err(cleartext_refused(&url, "client credentials"));
+        }
+        Ok(url)
     }
 }
 
@@ -239,6 +256,7 @@ impl fmt::Debug for TokenEndpoint {
             .field("auth", &self.auth)
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
+            .field("insecure_http", &self.insecure_http)
             .finish_non_exhaustive()
     }
 }

@@ -70,6 +70,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// Credentials were about to travel over plain `http` to a host that is
+    /// not loopback. Nothing was sent. Use `https`, or opt in with a
+    /// `danger_allow_insecure_http` method.
+    #[error("refusing to send {what} over plain http to {origin}; use https")]
+    InsecureUrl {
+        /// The origin (`http://host:port`) the request was for.
+        origin: String,
+        /// What would have been exposed: client credentials, an access token.
+        what: String,
+    },
+
     /// The crate was configured with something it cannot use.
     #[error("invalid configuration: {0}")]
     Config(String),

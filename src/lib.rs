@@ -63,6 +63,7 @@ mod endpoint;
 mod error;
 mod extensions;
 mod middleware;
+mod origin;
 mod rejection;
 mod request;
 mod response;

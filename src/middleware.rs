@@ -11,6 +11,9 @@ use reqwest_middleware::{Middleware, Next};
 
 use crate::builder::OAuthMiddlewareBuilder;
 use crate::cache::{Cached, Lease, Slot, TokenCache};
+use crate::origin::{
+    OriginRules, Scope as OriginScope, cleartext_refused, is_safe_for_credentials,
+};
 use crate::stats::{Counters, Stats};
 use crate::{
     Audience, Error, RejectionPredicate, ReplayPolicy, Scope, SkipAuth, Token, TokenRequest,
@@ -50,6 +53,8 @@ pub(crate) struct Inner {
     pub(crate) cache: TokenCache,
     pub(crate) replay: ReplayPolicy,
     pub(crate) rejected: RejectionPredicate,
+    pub(crate) origins: OriginRules,
+    pub(crate) insecure_http: bool,
 }
 
 impl std::fmt::Debug for OAuthMiddleware {
@@ -129,8 +134,14 @@ impl OAuthMiddleware {
         key
     }
 
-    fn slot_for(&self, extensions: &Extensions) -> Cow<'_, Arc<Slot>> {
-        let audience = extensions.get::<Audience>().map(|a| a.0.clone());
+    /// The slot for a request: its `Audience` extension, else its origin's
+    /// routed audience, else the default; with its `Scope` extension.
+    fn slot_for(&self, extensions: &Extensions, routed: Option<&Arc<str>>) -> Cow<'_, Arc<Slot>> {
+        let audience = extensions
+            .get::<Audience>()
+            .map(|a| &a.0)
+            .or(routed)
+            .cloned();
         let scope = extensions.get::<Scope>().map(|s| s.0.clone());
         if audience.is_none() && scope.is_none() {
             return Cow::Borrowed(self.inner.cache.default_slot());
@@ -209,7 +220,14 @@ impl Middleware for OAuthMiddleware {
         if extensions.get::<SkipAuth>().is_some() || request.headers().contains_key(AUTHORIZATION) {
             return next.run(request, extensions).await;
         }
-        let slot = self.slot_for(extensions);
+        let OriginScope::Inside(routed) = self.inner.origins.scope(request.url()) else {
+            return next.run(request, extensions).await;
+        };
+        if !self.inner.insecure_http && !is_safe_for_credentials(request.url()) {
+            let refused = cleartext_refused(request.url(), "an access token");
+            return Err(reqwest_middleware::Error::middleware(refused));
+        }
+        let slot = self.slot_for(extensions, routed);
         let lease = self
             .inner
             .cache

@@ -4,11 +4,25 @@
 use crate::{TokenEndpoint, TokenRequest};
 
 /// The endpoint and the parameters every grant request carries.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct GrantSettings {
     pub(super) endpoint: TokenEndpoint,
     pub(super) scope: Option<String>,
     pub(super) extra: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for GrantSettings {
+    // Extra parameters may carry secrets (assertions, keys): names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantSettings")
+            .field("endpoint", &self.endpoint)
+            .field("scope", &self.scope)
+            .field(
+                "extra",
+                &self.extra.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl GrantSettings {
@@ -77,6 +91,14 @@ macro_rules! grant_setters {
         /// [`TokenEndpoint::http_client`](crate::TokenEndpoint::http_client).
         pub fn http_client(mut self, client: reqwest::Client) -> Self {
             self.settings.endpoint = self.settings.endpoint.http_client(client);
+            self
+        }
+
+        /// Allows a plain `http://` token endpoint on a host that is not
+        /// loopback; see
+        /// [`TokenEndpoint::danger_allow_insecure_http`](crate::TokenEndpoint::danger_allow_insecure_http).
+        pub fn danger_allow_insecure_http(mut self) -> Self {
+            self.settings.endpoint = self.settings.endpoint.danger_allow_insecure_http();
             self
         }
 
