@@ -104,6 +104,11 @@ pub(crate) async fn fetch_with_retry(
     let mut retry = 0;
     loop {
         Counters::bump(&counters.token_requests);
+        tracing::debug!(
+            audience = key.audience(),
+            attempt = retry + 1,
+            "fetching token"
+        );
         let error = match source.fetch(key).await {
             Ok(token) => {
                 tracing::debug!(audience = key.audience(), expires_in = ?token.expires_in(), "token fetched");

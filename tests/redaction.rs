@@ -1,0 +1,88 @@
+//! No secret reaches a tracing event at any level, from this crate or from
+//! the HTTP stack under it (`log` records included), through a whole flow:
+//! fetch, refusal, expired-token replay. One test in its own binary, since
+//! it installs the process-wide subscriber.
+
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use common::{CLIENT_ID, CLIENT_SECRET, client, echo, within_timeout};
+use parking_lot::Mutex;
+use reqwest_oauth::testkit::{ApiServer, AuthServer};
+use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
+use serde_json::json;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_token_appears_in_trace_output() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish()
+        .try_init()
+        .expect("the only subscriber in this binary");
+
+    let issued = within_timeout(async {
+        let auth = AuthServer::builder()
+            .client(CLIENT_ID, CLIENT_SECRET)
+            .user("api-user", "hunter2-password")
+            .start()
+            .await
+            .expect("auth");
+        let api = ApiServer::start(&auth).await.expect("api");
+        let grant = PasswordGrant::new(auth.token_url(), CLIENT_ID, "api-user", "hunter2-password")
+            .client_secret(CLIENT_SECRET);
+        let oauth = OAuthMiddleware::new(grant);
+        let client = client(&oauth);
+
+        echo(client.get(api.url("/")).send().await.expect("call")).await;
+        let mut issued = vec![oauth.token(None).await.expect("token").secret().to_owned()];
+        auth.revoke_all();
+        echo(client.get(api.url("/")).send().await.expect("replayed")).await;
+        issued.push(oauth.token(None).await.expect("token").secret().to_owned());
+        auth.fail_with(401, json!({"error": "invalid_client"}));
+        oauth.invalidate_all();
+        client.get(api.url("/")).send().await.expect_err("refused");
+        issued
+    })
+    .await;
+
+    let output = String::from_utf8_lossy(&captured.0.lock()).into_owned();
+    if std::env::var_os("SHOW_TRACE").is_some() {
+        println!("{output}");
+    }
+    assert!(
+        output.contains("fetching token"),
+        "nothing was captured; the test would prove nothing"
+    );
+    assert_ne!(issued[0], issued[1], "the flow did not renew the token");
+    for secret in [CLIENT_SECRET, "hunter2-password"]
+        .iter()
+        .copied()
+        .chain(issued.iter().map(String::as_str))
+    {
+        assert!(
+            !output.contains(secret),
+            "{secret:?} appeared in trace output"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! Credentials stay where they belong: cleartext guard, origin scoping and
+//! routes, redirects, hostile token endpoints, and redaction in `Debug`,
+//! `Display` and error chains.
+
+mod common;
+
+use common::{CLIENT_ID, CLIENT_SECRET, client, echo, grant, servers, within_timeout};
+use reqwest_oauth::testkit::ApiServer;
+use reqwest_oauth::{
+    ClientCredentials, Error, OAuthMiddleware, PasswordGrant, Token, TokenEndpoint,
+};
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[tokio::test]
+async fn a_plain_http_token_endpoint_off_loopback_is_refused_at_build_time() {
+    let result = OAuthMiddleware::builder(ClientCredentials::new(
+        "http://auth.example.com/token",
+        "id",
+        "s",
+    ))
+    .build();
+    assert!(
+        matches!(result, Err(Error::InsecureUrl { .. })),
+        "{result:?}"
+    );
+    // And at request time for a middleware made without `build`, before any send.
+    let err = OAuthMiddleware::new(ClientCredentials::new(
+        "http://auth.example.com/token",
+        "id",
+        "s",
+    ))
+    .token(None)
+    .await
+    .expect_err("refused");
+    assert!(
+        matches!(err, Error::InsecureUrl { ref origin, .. } if origin == "http://auth.example.com"),
+        "{err:?}"
+    );
+    // Opting in lifts it (the build then succeeds; no request is made).
+    let opted_in = ClientCredentials::new("http://auth.example.com/token", "id", "s")
+        .danger_allow_insecure_http();
+    assert!(OAuthMiddleware::builder(opted_in).build().is_ok());
+}
+
+#[tokio::test]
+async fn a_token_is_never_attached_to_plain_http_off_loopback() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        // Port 9 on a documentation address: were anything sent, it would
+        // fail with a connection error, not InsecureUrl.
+        let err = client(&oauth)
+            .get("http://192.0.2.1:9/things")
+            .send()
+            .await
+            .expect_err("refused");
+        let typed = Error::from_middleware(&err).expect("typed");
+        assert!(matches!(typed, Error::InsecureUrl { .. }), "{typed:?}");
+        assert_eq!(
+            auth.token_requests(),
+            0,
+            "a token was fetched for a request that cannot carry it"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_allowed_origins_get_a_token() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let oauth = OAuthMiddleware::builder(grant(&auth))
+            .allow_origin(api.origin())
+            .build()
+            .expect("config");
+        let client = client(&oauth);
+        echo(client.get(api.url("/")).send().await.expect("call")).await;
+        let response = client
+            .get(format!("{}/third-party", elsewhere.uri()))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 200);
+        let received = elsewhere.received_requests().await.expect("recorded");
+        assert_eq!(received.len(), 1);
+        assert!(
+            !received[0].headers.contains_key("authorization"),
+            "a token went to a foreign origin"
+        );
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn routes_choose_the_audience_by_origin_and_scope_the_rest_out() {
+    within_timeout(async {
+        let (auth, orders) = servers().await;
+        let billing = ApiServer::start(&auth).await.expect("second api");
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let oauth = OAuthMiddleware::builder(grant(&auth))
+            .route(orders.origin(), "https://orders.example")
+            .route(billing.origin(), "https://billing.example")
+            .build()
+            .expect("config");
+        let client = client(&oauth);
+        for _ in 0..2 {
+            assert_eq!(
+                echo(client.get(orders.url("/")).send().await.expect("call")).await["audience"],
+                "https://orders.example"
+            );
+            assert_eq!(
+                echo(client.get(billing.url("/")).send().await.expect("call")).await["audience"],
+                "https://billing.example"
+            );
+        }
+        client.get(elsewhere.uri()).send().await.expect("call");
+        let received = elsewhere.received_requests().await.expect("recorded");
+        assert!(!received[0].headers.contains_key("authorization"));
+        assert_eq!(auth.token_requests(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cross_origin_redirect_never_carries_the_token_even_through_a_replay() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        // The foreign origin answers 401, which makes the middleware replay.
+        let foreign = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&foreign)
+            .await;
+        let origin = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/landing", foreign.uri())),
+            )
+            .mount(&origin)
+            .await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        oauth.token(None).await.expect("warm-up");
+        let response = client(&oauth)
+            .get(format!("{}/start", origin.uri()))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 401);
+        let at_origin = origin.received_requests().await.expect("recorded");
+        let at_foreign = foreign.received_requests().await.expect("recorded");
+        assert_eq!(
+            at_origin.len(),
+            2,
+            "the request and its replay both go to the original origin"
+        );
+        assert!(
+            at_origin
+                .iter()
+                .all(|r| r.headers.contains_key("authorization"))
+        );
+        assert_eq!(at_foreign.len(), 2);
+        assert!(
+            at_foreign
+                .iter()
+                .all(|r| !r.headers.contains_key("authorization")),
+            "the token followed a redirect to another origin"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_with_header_injection_bytes_is_refused() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "abc\r\nX-Injected: yes", "token_type": "Bearer", "expires_in": 60
+            })))
+            .mount(&server)
+            .await;
+        let err = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "s"))
+            .token(None)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, Error::InvalidTokenResponse { .. }), "{err:?}");
+        assert!(
+            !err.to_string().contains("abc"),
+            "the token leaked into the error: {err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_absurd_expires_in_is_capped() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "abc", "token_type": "Bearer", "expires_in": 9_999_999_999u64
+            })))
+            .mount(&server)
+            .await;
+        let oauth = OAuthMiddleware::builder(ClientCredentials::new(server.uri(), "id", "s"))
+            .max_lifetime(std::time::Duration::from_millis(500))
+            .build()
+            .expect("config");
+        let first = oauth.token(None).await.expect("token");
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let second = oauth.token(None).await.expect("token");
+        assert!(
+            !std::sync::Arc::ptr_eq(&first, &second),
+            "a years-long lifetime was believed"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn secrets_never_show_in_debug_display_or_error_chains() {
+    within_timeout(async {
+        let secrets = [
+            CLIENT_SECRET,
+            "hunter2-password",
+            "tok-secret-value",
+            "refresh-secret",
+        ];
+        let token = Token::bearer("tok-secret-value")
+            .expect("token")
+            .with_refresh_token("refresh-secret");
+        let grant = ClientCredentials::new("https://a.example/t", CLIENT_ID, CLIENT_SECRET)
+            .param("client_assertion", "hunter2-password");
+        let password = PasswordGrant::new("https://a.example/t", "id", "user", "hunter2-password")
+            .client_secret(CLIENT_SECRET);
+        let endpoint =
+            TokenEndpoint::new("https://a.example/t").client("id", Some(CLIENT_SECRET.to_owned()));
+        let builder = OAuthMiddleware::builder(password.clone());
+        let middleware = OAuthMiddleware::new(grant.clone());
+        let mut shown = vec![
+            format!("{token:?}"),
+            format!("{:?}", token.header_value()),
+            format!("{grant:?}"),
+            format!("{password:?}"),
+            format!("{endpoint:?}"),
+            format!("{builder:?}"),
+            format!("{middleware:?}"),
+        ];
+        // Errors from a live exchange: a refusal that echoes nothing secret,
+        // and a transport failure.
+        let (auth, _api) = servers().await;
+        auth.fail_with(
+            401,
+            json!({"error": "invalid_client", "error_description": "bad secret"}),
+        );
+        let refused = OAuthMiddleware::new(
+            PasswordGrant::new(auth.token_url(), CLIENT_ID, "user", "hunter2-password")
+                .client_secret(CLIENT_SECRET),
+        )
+        .token(None)
+        .await
+        .expect_err("refused");
+        let unreachable = OAuthMiddleware::new(ClientCredentials::new(
+            "http://127.0.0.1:9/t",
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ))
+        .token(None)
+        .await
+        .expect_err("unreachable");
+        for err in [refused, unreachable] {
+            shown.push(format!("{err:?}"));
+            let mut source: Option<&dyn std::error::Error> = Some(&err);
+            while let Some(e) = source {
+                shown.push(e.to_string());
+                source = e.source();
+            }
+        }
+        for text in &shown {
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret:?} shown in {text:?}");
+            }
+        }
+    })
+    .await;
+}
