@@ -172,6 +172,12 @@ fn main() {
                 target: "<= 1.25",
             },
             Ratio {
+                name: "   oauth with ReplayPolicy::Never / static_bearer, 1 thread (no request copy)",
+                measured: (ONE, "oauth_no_replay"),
+                baseline: (ONE, "static_bearer"),
+                target: "none; shows what the replay copy costs",
+            },
+            Ratio {
                 name: "   static_bearer / terminal, 1 thread",
                 measured: (ONE, "static_bearer"),
                 baseline: (ONE, "terminal"),
