@@ -210,7 +210,7 @@ impl TokenEndpoint {
         }
         let body = read_limited(&mut response, self.body_limit).await?;
         if status.is_success() {
-            return parse_token(status, &body, issued_at);
+            return parse_token(status, response.headers(), &body, issued_at);
         }
         let mut error = parse_error(status, &body);
         error.retry_after = response

@@ -3,18 +3,29 @@
 
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::error::{EndpointError, ErrorCode};
+use crate::expiry::{absolute_expiry, jwt_expiry, server_date};
 use crate::{Error, Token};
+
+/// Fields that vendors use for an absolute expiry, in order of preference.
+const ABSOLUTE_EXPIRY_FIELDS: [&str; 3] = ["expires_at", "access_token_expires_at", "expires_on"];
 
 /// How much of a non-JSON error body is quoted in an error.
 const SNIPPET_CHARS: usize = 120;
 
 /// Reads a successful token response body into a [`Token`].
+///
+/// The body is JSON, or a form when the server says so (some do). Expiry
+/// comes from `expires_in`; failing that, an absolute expiry field; failing
+/// that, the `exp` claim of a JWT access token; failing that, none (the
+/// cache's default lifetime applies).
 pub(crate) fn parse_token(
     status: StatusCode,
+    headers: &HeaderMap,
     body: &[u8],
     issued_at: Instant,
 ) -> Result<Token, Error> {
@@ -22,10 +33,23 @@ pub(crate) fn parse_token(
         status,
         reason: reason.to_owned(),
     };
-    let mut fields = match serde_json::from_slice::<Value>(strip_bom(body)) {
-        Ok(Value::Object(fields)) => fields,
-        Ok(_) => return Err(invalid("the body is not a JSON object")),
-        Err(_) => return Err(invalid("the body is not JSON")),
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let mut fields = if is_form {
+        form_urlencoded::parse(strip_bom(body))
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect()
+    } else {
+        match serde_json::from_slice::<Value>(strip_bom(body)) {
+            Ok(Value::Object(fields)) => fields,
+            Ok(_) => return Err(invalid("the body is not a JSON object")),
+            Err(_) => return Err(invalid("the body is not JSON")),
+        }
     };
     let access_token = match fields.remove("access_token") {
         Some(Value::String(token)) => token,
@@ -40,11 +64,18 @@ pub(crate) fn parse_token(
         Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),
         Some(_) => return Err(invalid("`token_type` is not a string")),
     }
+    let jwt_exp = jwt_expiry(&access_token);
     let mut token = Token::bearer(access_token)?.with_issued_at(issued_at);
     if let Some(expires_in) = fields.remove("expires_in") {
         let seconds =
             seconds_from(&expires_in).ok_or_else(|| invalid("`expires_in` is not a number"))?;
         token = token.with_expires_in(seconds);
+    } else if let Some(at) = ABSOLUTE_EXPIRY_FIELDS
+        .iter()
+        .find_map(|name| fields.get(*name).and_then(absolute_expiry))
+        .or(jwt_exp)
+    {
+        token = token.with_expires_at(at, server_date(headers));
     }
     if let Some(Value::String(refresh)) = fields.remove("refresh_token") {
         token = token.with_refresh_token(refresh);
@@ -123,7 +154,44 @@ mod tests {
     use super::*;
 
     fn token(body: &str) -> Result<Token, Error> {
-        parse_token(StatusCode::OK, body.as_bytes(), Instant::now())
+        parse_token(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn reads_form_encoded_token_responses() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=utf-8"
+                .parse()
+                .expect("header"),
+        );
+        let t = parse_token(
+            StatusCode::OK,
+            &headers,
+            b"access_token=a%2Bb&token_type=bearer&expires_in=30",
+            Instant::now(),
+        )
+        .expect("form token");
+        assert_eq!(t.secret(), "a+b");
+        assert_eq!(t.expires_in(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn absolute_expiry_is_measured_by_the_servers_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::DATE,
+            "Mon, 19 May 2014 13:00:00 GMT".parse().expect("header"),
+        );
+        let body = br#"{"access_token":"a","access_token_expires_at":"2014-05-19T15:31:05+02:00"}"#;
+        let t = parse_token(StatusCode::OK, &headers, body, Instant::now()).expect("token");
+        assert_eq!(t.expires_in(), Some(Duration::from_secs(31 * 60 + 5)));
     }
 
     #[test]

@@ -2,11 +2,10 @@
 //! timeouts, 429 and 5xx, with exponential backoff, jitter and `Retry-After`.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::stats::Counters;
-use crate::{Error, Token, TokenRequest, TokenSource};
+use crate::{BoxFuture, Error, Token, TokenRequest};
 
 /// How a failed token fetch is retried before its error is given to the
 /// waiting requests.
@@ -93,34 +92,36 @@ impl RetryPolicy {
     }
 }
 
-/// Runs one fetch: the source's attempts, retried as `policy` allows.
-pub(crate) async fn fetch_with_retry(
-    source: &dyn TokenSource,
-    key: &TokenRequest,
+/// Runs `attempt` (one token request), retrying transient failures as
+/// `policy` allows. `what` names the attempt in events ("grant", "refresh").
+pub(crate) async fn with_retries<'a>(
     policy: &RetryPolicy,
     counters: &Counters,
-) -> Result<Arc<Token>, Error> {
-    Counters::bump(&counters.fetches);
+    key: &TokenRequest,
+    what: &'static str,
+    mut attempt: impl FnMut() -> BoxFuture<'a, Result<Token, Error>>,
+) -> Result<Token, Error> {
     let mut retry = 0;
     loop {
         Counters::bump(&counters.token_requests);
         tracing::debug!(
             audience = key.audience(),
             attempt = retry + 1,
+            what,
             "fetching token"
         );
-        let error = match source.fetch(key).await {
+        let error = match attempt().await {
             Ok(token) => {
-                tracing::debug!(audience = key.audience(), expires_in = ?token.expires_in(), "token fetched");
-                return Ok(Arc::new(token));
+                tracing::debug!(audience = key.audience(), expires_in = ?token.expires_in(), what, "token fetched");
+                return Ok(token);
             }
             Err(error) => error,
         };
         let Some(delay) = policy.delay(retry, &error) else {
-            tracing::warn!(audience = key.audience(), %error, "token fetch failed");
+            tracing::warn!(audience = key.audience(), %error, what, "token fetch failed");
             return Err(error);
         };
-        tracing::info!(audience = key.audience(), %error, ?delay, retry, "token fetch failed; retrying");
+        tracing::info!(audience = key.audience(), %error, ?delay, retry, what, "token fetch failed; retrying");
         tokio::time::sleep(delay).await;
         retry += 1;
     }

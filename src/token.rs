@@ -1,7 +1,7 @@
 //! An issued access token: the secret, its pre-built header and its lifetime.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -19,7 +19,7 @@ use crate::Error;
 /// A [`TokenSource`](crate::TokenSource) of your own makes one like this:
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::{Duration, Instant, SystemTime};
 /// use reqwest_oauth::Token;
 ///
 /// let token = Token::bearer("opaque-token-value")?
@@ -96,6 +96,20 @@ impl Token {
     /// Sets the lifetime, counted from [`Token::issued_at`].
     pub fn with_expires_in(mut self, expires_in: Duration) -> Self {
         self.expires_in = Some(expires_in);
+        self
+    }
+
+    /// Sets the lifetime from an absolute expiry, as some endpoints send it
+    /// (`"expires_at": "2014-05-19T13:31:05Z"`). Converted once to a lifetime
+    /// on the monotonic clock, measured from `server_now` (the response's
+    /// `Date`, see [`server_date`](crate::server_date)) when known, so a
+    /// skewed local clock does not distort it.
+    pub fn with_expires_at(
+        mut self,
+        expires_at: SystemTime,
+        server_now: Option<SystemTime>,
+    ) -> Self {
+        self.expires_in = Some(crate::expiry::lifetime_until(expires_at, server_now));
         self
     }
 

@@ -10,6 +10,7 @@
 //! cooldown ends.
 
 mod lifetimes;
+mod renew;
 mod slot;
 
 use std::borrow::Borrow;
@@ -27,9 +28,9 @@ pub use lifetimes::RefreshAhead;
 pub(crate) use slot::{Cached, Slot};
 use slot::{Flight, FlightGuard, FlightResult, FlightState, Lookup};
 
-use crate::retry::fetch_with_retry;
 use crate::stats::{Counters, Stats};
 use crate::{Error, RetryPolicy, TokenRequest, TokenSource};
+use renew::renew;
 
 /// Everything that shapes the cache's behaviour.
 #[derive(Debug, Clone, Copy)]
@@ -269,29 +270,40 @@ impl TokenCache {
         let config = self.config;
         runtime.spawn(async move {
             let slot = &guard.slot;
-            let result = fetch_with_retry(source.as_ref(), &slot.key, &config.retry, &counters)
-                .await
-                .map(|token| {
-                    Arc::new(Cached {
-                        schedule: config.lifetimes.schedule(&token),
-                        token,
-                        generation: id,
-                    })
+            let refresh_token = slot.flight.lock().refresh_token.clone();
+            let renewed = renew(
+                source.as_ref(),
+                &slot.key,
+                refresh_token,
+                &config.retry,
+                &counters,
+            )
+            .await;
+            let result = renewed.map(|renewed| {
+                let cached = Arc::new(Cached {
+                    schedule: config.lifetimes.schedule(&renewed.token),
+                    token: Arc::new(renewed.token),
+                    generation: id,
                 });
-            {
+                (cached, renewed.refresh_token)
+            });
+            let result = {
                 let mut state = slot.flight.lock();
-                match &result {
-                    Ok(cached) => {
+                match result {
+                    Ok((cached, refresh_token)) => {
                         slot.store(cached.clone());
                         state.failed = None;
+                        state.refresh_token = refresh_token;
+                        Ok(cached)
                     }
                     Err(error) => {
                         Counters::bump(&counters.fetch_failures);
                         state.failed =
                             Some(Box::new((Instant::now() + config.cooldown, error.clone())));
+                        Err(error)
                     }
                 }
-            }
+            };
             drop(guard);
             // Nobody waiting is fine: the token is cached for the next request.
             let _ = tx.send(Some(result));

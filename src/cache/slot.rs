@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
+use secrecy::SecretString;
 use tokio::sync::watch;
 
 use super::lifetimes::Schedule;
@@ -49,6 +50,8 @@ pub(super) struct FlightState {
     pub(super) running: Option<Box<Flight>>,
     /// The last fetch's error and when its cooldown ends.
     pub(super) failed: Option<Box<(Instant, Error)>>,
+    /// The refresh token for the next fetch, if the last grant gave one.
+    pub(super) refresh_token: Option<Arc<SecretString>>,
 }
 
 pub(super) struct Flight {

@@ -1,6 +1,7 @@
 //! Where tokens come from: the [`TokenSource`] trait and the built-in grants.
 
 mod client_credentials;
+mod closure;
 mod grant;
 mod password;
 
@@ -9,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use client_credentials::ClientCredentials;
+pub use closure::{FnSource, source_fn};
 pub use password::PasswordGrant;
 
 use crate::{Error, Token, TokenRequest};
@@ -41,6 +43,20 @@ pub trait TokenSource: Send + Sync + 'static {
     /// Obtains a new token for `request` (its audience and scope).
     fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>>;
 
+    /// Renews a token with a refresh token (RFC 6749 section 6), if this
+    /// source has such a flow; `None` (the default) if not. The cache calls
+    /// it, single-flight, when the key's last token came with a refresh
+    /// token; if the server refuses it, the cache falls back to
+    /// [`fetch`](TokenSource::fetch) once.
+    fn refresh<'a>(
+        &'a self,
+        request: &'a TokenRequest,
+        refresh_token: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
+        let _ = (request, refresh_token);
+        None
+    }
+
     /// Checks the configuration without a network request. Called by
     /// [`OAuthMiddlewareBuilder::build`](crate::OAuthMiddlewareBuilder::build).
     fn check(&self) -> Result<(), Error> {
@@ -51,6 +67,14 @@ pub trait TokenSource: Send + Sync + 'static {
 impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
     fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
         (**self).fetch(request)
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        request: &'a TokenRequest,
+        refresh_token: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
+        (**self).refresh(request, refresh_token)
     }
 
     fn check(&self) -> Result<(), Error> {

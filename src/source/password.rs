@@ -80,6 +80,14 @@ impl TokenSource for PasswordGrant {
         })
     }
 
+    fn refresh<'a>(
+        &'a self,
+        _request: &'a TokenRequest,
+        refresh_token: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
+        Some(self.settings.refresh(refresh_token))
+    }
+
     fn check(&self) -> Result<(), Error> {
         self.settings.endpoint.check()
     }

@@ -33,6 +33,29 @@ pub struct AuthServerBuilder {
     clients: HashMap<String, Option<String>>,
     users: HashMap<String, String>,
     lifetime: Option<Duration>,
+    refresh_tokens: RefreshTokens,
+}
+
+/// Whether the password grant also issues refresh tokens, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RefreshTokens {
+    /// No refresh tokens (as many servers do for machine clients).
+    #[default]
+    None,
+    /// A refresh token that stays valid when used.
+    Reusable,
+    /// A new refresh token with every refresh; reusing a rotated-out one
+    /// revokes every refresh token, as real servers do on suspected theft.
+    Rotating,
+}
+
+/// What a refresh token stands for.
+#[derive(Clone)]
+struct RefreshGrant {
+    audience: Option<String>,
+    scope: Option<String>,
+    used: bool,
 }
 
 /// Something that goes wrong with one token request, for tests of how a
@@ -93,6 +116,9 @@ pub(super) struct AuthState {
     persistent: Mutex<Option<Fault>>,
     requests: AtomicU64,
     last: Mutex<Option<RecordedTokenRequest>>,
+    refresh_mode: RefreshTokens,
+    refresh_grants: Mutex<HashMap<String, RefreshGrant>>,
+    by_grant_type: Mutex<HashMap<String, u64>>,
 }
 
 impl AuthServerBuilder {
@@ -121,6 +147,12 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Issues refresh tokens with the password grant (default: none).
+    pub fn refresh_tokens(mut self, mode: RefreshTokens) -> Self {
+        self.refresh_tokens = mode;
+        self
+    }
+
     /// Starts the server on a free port of 127.0.0.1.
     pub async fn start(self) -> std::io::Result<AuthServer> {
         let state = Arc::new(AuthState {
@@ -133,6 +165,9 @@ impl AuthServerBuilder {
             persistent: Mutex::new(None),
             requests: AtomicU64::new(0),
             last: Mutex::new(None),
+            refresh_mode: self.refresh_tokens,
+            refresh_grants: Mutex::new(HashMap::new()),
+            by_grant_type: Mutex::new(HashMap::new()),
         });
         let router = axum::Router::new()
             .route(TOKEN_PATH, axum::routing::post(token))
@@ -198,6 +233,21 @@ impl AuthServer {
         *self.state.lifetime.lock() = lifetime;
     }
 
+    /// How many token requests named this `grant_type`.
+    pub fn grant_requests(&self, grant_type: &str) -> u64 {
+        self.state
+            .by_grant_type
+            .lock()
+            .get(grant_type)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Makes every refresh token issued so far invalid (`invalid_grant`).
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.refresh_grants.lock().clear();
+    }
+
     /// Makes every token issued so far invalid at the API (as if expired),
     /// while the client still believes them valid.
     pub fn revoke_all(&self) {
@@ -217,6 +267,13 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
     }
     let request = record(&headers, &body);
     *state.last.lock() = Some(request.clone());
+    if let Some(grant_type) = request.params.get("grant_type") {
+        *state
+            .by_grant_type
+            .lock()
+            .entry(grant_type.clone())
+            .or_default() += 1;
+    }
     let fault = state
         .queued
         .lock()
@@ -259,7 +316,18 @@ fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Ref
     let param = |name: &str| request.params.get(name).map(String::as_str);
     let client_id = authenticate(state, request)?;
     let is_public = state.clients.get(client_id).is_some_and(Option::is_none);
+    let mut grant = RefreshGrant {
+        audience: param("audience").map(str::to_owned),
+        scope: param("scope").map(str::to_owned),
+        used: false,
+    };
+    let mut issue_refresh = false;
     match param("grant_type") {
+        Some("refresh_token") => {
+            grant = use_refresh_token(state, param("refresh_token"))?;
+            issue_refresh = state.refresh_mode == RefreshTokens::Rotating;
+            Ok(())
+        }
         Some("client_credentials") if is_public => Err((
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -270,6 +338,7 @@ fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Ref
             let known = param("username")
                 .and_then(|user| state.users.get(user))
                 .is_some_and(|password| Some(password.as_str()) == param("password"));
+            issue_refresh = state.refresh_mode != RefreshTokens::None;
             match known {
                 true => Ok(()),
                 false => Err((
@@ -291,18 +360,49 @@ fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Ref
         )),
     }?;
     let lifetime = *state.lifetime.lock();
-    let audience = param("audience").map(str::to_owned);
-    let scope = param("scope").map(str::to_owned);
-    let token = state.tokens.issue(audience, scope.clone(), lifetime);
+    let scope = grant.scope.clone();
+    let token = state
+        .tokens
+        .issue(grant.audience.clone(), scope.clone(), lifetime);
     let mut body = json!({
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs_f64(),
     });
+    if issue_refresh {
+        let refresh = state.tokens.mint("refresh");
+        state.refresh_grants.lock().insert(refresh.clone(), grant);
+        body["refresh_token"] = Value::from(refresh);
+    }
     if let Some(scope) = scope {
         body["scope"] = Value::from(scope);
     }
     Ok(body)
+}
+
+/// Checks a refresh token and marks it used; reusing a rotated-out one
+/// revokes them all.
+fn use_refresh_token(state: &AuthState, token: Option<&str>) -> Result<RefreshGrant, Refusal> {
+    let refused = (
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh token is invalid or revoked",
+    );
+    let mut grants = state.refresh_grants.lock();
+    let grant = grants.get_mut(token.ok_or(refused)?).ok_or(refused)?;
+    if grant.used {
+        grants.clear();
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "refresh token reused; grant revoked",
+        ));
+    }
+    let granted = grant.clone();
+    if state.refresh_mode == RefreshTokens::Rotating {
+        grant.used = true;
+    }
+    Ok(granted)
 }
 
 /// The authenticated client's id, from Basic or the body (never both).

@@ -34,4 +34,4 @@ mod serve;
 mod store;
 
 pub use api_server::{ApiServer, ApiServerBuilder, RejectionStyle};
-pub use auth_server::{AuthServer, AuthServerBuilder, Fault, RecordedTokenRequest};
+pub use auth_server::{AuthServer, AuthServerBuilder, Fault, RecordedTokenRequest, RefreshTokens};

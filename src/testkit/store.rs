@@ -19,9 +19,16 @@ pub(super) struct Issued {
 pub(super) struct TokenStore {
     issued: Mutex<HashMap<String, Issued>>,
     next_id: AtomicU64,
+    minted: AtomicU64,
 }
 
 impl TokenStore {
+    /// A fresh, unguessable value that is not an access token.
+    pub(super) fn mint(&self, prefix: &str) -> String {
+        let id = self.minted.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{prefix}-{id}-{:016x}", nonce())
+    }
+
     pub(super) fn issue(
         &self,
         audience: Option<String>,
