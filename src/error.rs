@@ -91,6 +91,14 @@ pub enum Error {
     FetchAborted,
 }
 
+/// Lets a custom [`TokenSource`](crate::TokenSource) use `?` on reqwest
+/// calls: a failed exchange is a (transient) transport error.
+impl From<reqwest::Error> for Error {
+    fn from(error: reqwest::Error) -> Self {
+        Error::transport(error)
+    }
+}
+
 impl From<EndpointError> for Error {
     fn from(error: EndpointError) -> Self {
         Error::TokenEndpoint(Arc::new(error))
