@@ -53,6 +53,7 @@ const LEEWAY_MAX_FRACTION: u32 = 10;
 pub struct OAuthMiddlewareBuilder {
     source: Arc<dyn TokenSource>,
     audience: Option<Arc<str>>,
+    resource: Option<Arc<str>>,
     cache: CacheConfig,
     replay: ReplayPolicy,
     rejected: RejectionPredicate,
@@ -65,6 +66,7 @@ impl std::fmt::Debug for OAuthMiddlewareBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthMiddlewareBuilder")
             .field("audience", &self.audience)
+            .field("resource", &self.resource)
             .field("cache", &self.cache)
             .field("replay", &self.replay)
             .field("origins", &self.origins)
@@ -78,6 +80,7 @@ impl OAuthMiddlewareBuilder {
         OAuthMiddlewareBuilder {
             source,
             audience: None,
+            resource: None,
             cache: CacheConfig {
                 lifetimes: Lifetimes {
                     leeway: DEFAULT_LEEWAY,
@@ -101,6 +104,13 @@ impl OAuthMiddlewareBuilder {
     /// extension. Default: none (no `audience` parameter is sent).
     pub fn audience(mut self, audience: impl Into<Arc<str>>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// The RFC 8707 `resource` of requests that carry no
+    /// [`Resource`](crate::Resource) extension. Default: none.
+    pub fn resource(mut self, resource: impl Into<Arc<str>>) -> Self {
+        self.resource = Some(resource.into());
         self
     }
 
@@ -264,6 +274,9 @@ impl OAuthMiddlewareBuilder {
         let mut default_key = TokenRequest::new();
         if let Some(audience) = self.audience {
             default_key = default_key.with_audience(audience);
+        }
+        if let Some(resource) = self.resource {
+            default_key = default_key.with_resource(resource);
         }
         OAuthMiddleware::from_inner(Inner {
             cache: TokenCache::new(self.source, default_key, self.cache),

@@ -45,9 +45,38 @@ pub enum ClientAuth {
     /// RFC 6749 2.3.1 specifies. The secret is never also sent in the body.
     #[default]
     Basic,
+    /// HTTP Basic with the id and secret as they are, not encoded first, as
+    /// many deployed servers expect (they differ from [`ClientAuth::Basic`]
+    /// only for ids or secrets with characters other than `A-Z a-z 0-9 - . _ *`).
+    BasicUnencoded,
+    /// HTTP Basic with the id and secret percent-encoded (RFC 3986: all but
+    /// `A-Z a-z 0-9 - . _ ~`), as some servers decode them.
+    BasicPercentEncoded,
     /// `client_id` and `client_secret` as body parameters.
     Body,
 }
+
+impl ClientAuth {
+    /// The id or secret as it goes inside the Basic credentials, or `None`
+    /// for body authentication.
+    fn basic_encode(self, value: &str) -> Option<String> {
+        match self {
+            ClientAuth::Basic => Some(form_urlencoded::byte_serialize(value.as_bytes()).collect()),
+            ClientAuth::BasicUnencoded => Some(value.to_owned()),
+            ClientAuth::BasicPercentEncoded => {
+                Some(percent_encoding::utf8_percent_encode(value, RFC3986_RESERVED).to_string())
+            }
+            ClientAuth::Body => None,
+        }
+    }
+}
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const RFC3986_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Where and how token requests are sent: the URL, the body format, the
 /// client's credentials, the HTTP client and its limits.
@@ -168,18 +197,19 @@ impl TokenEndpoint {
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         let mut body: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 2);
-        match (&self.client_id, &self.client_secret, self.auth) {
-            (Some(id), Some(secret), ClientAuth::Basic) => {
-                builder =
-                    builder.basic_auth(form_encode(id), Some(form_encode(secret.expose_secret())));
+        let basic = |value: &str| self.auth.basic_encode(value);
+        match (&self.client_id, &self.client_secret) {
+            (Some(id), Some(secret)) if self.auth != ClientAuth::Body => {
+                let (user, password) = (basic(id), basic(secret.expose_secret()));
+                builder = builder.basic_auth(user.unwrap_or_default(), password);
             }
-            (Some(id), secret, _) => {
+            (Some(id), secret) => {
                 body.push(("client_id", id));
                 if let Some(secret) = secret {
                     body.push(("client_secret", secret.expose_secret()));
                 }
             }
-            (None, _, _) => {}
+            (None, _) => {}
         }
         body.extend_from_slice(params);
         builder = match self.format {
@@ -278,11 +308,6 @@ async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Result<
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// RFC 6749 2.3.1: id and secret are form-urlencoded before Basic encoding.
-fn form_encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn json_body(pairs: &[(&str, &str)]) -> Vec<u8> {

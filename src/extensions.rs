@@ -50,6 +50,30 @@ impl Scope {
     }
 }
 
+/// Use a token for this RFC 8707 resource indicator on this request (sent
+/// as the `resource` parameter). Tokens are cached per resource too.
+///
+/// ```
+/// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) -> Result<(), reqwest_middleware::Error> {
+/// use reqwest_oauth::Resource;
+///
+/// client
+///     .get("https://files.example.com/report.pdf")
+///     .with_extension(Resource::new("https://files.example.com/"))
+///     .send()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Resource(pub(crate) Arc<str>);
+
+impl Resource {
+    /// The resource indicator, an absolute URI.
+    pub fn new(resource: impl Into<Arc<str>>) -> Self {
+        Resource(resource.into())
+    }
+}
+
 /// Send this request exactly as built: no token is fetched or attached,
 /// and a 401 is returned as it is.
 ///

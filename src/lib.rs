@@ -85,7 +85,7 @@ pub use cache::RefreshAhead;
 pub use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, TokenEndpoint};
 pub use error::{EndpointError, Error, ErrorCode};
 pub use expiry::{parse_rfc3339, server_date};
-pub use extensions::{Audience, Scope, SkipAuth};
+pub use extensions::{Audience, Resource, Scope, SkipAuth};
 pub use middleware::OAuthMiddleware;
 pub use rejection::{RejectionPredicate, ReplayPolicy, is_token_rejected};
 pub use request::TokenRequest;

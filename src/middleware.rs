@@ -16,8 +16,8 @@ use crate::origin::{
 };
 use crate::stats::{Counters, Stats};
 use crate::{
-    Audience, Error, RejectionPredicate, ReplayPolicy, Scope, SkipAuth, Token, TokenRequest,
-    TokenSource,
+    Audience, Error, RejectionPredicate, ReplayPolicy, Resource, Scope, SkipAuth, Token,
+    TokenRequest, TokenSource,
 };
 
 /// Gives every request of a `reqwest_middleware` client an OAuth 2.0 bearer
@@ -88,7 +88,7 @@ impl OAuthMiddleware {
     /// A valid token for `audience` (`None`: the default audience), from the
     /// cache or fetched now, for code that needs the token itself.
     pub async fn token(&self, audience: Option<&str>) -> Result<Arc<Token>, Error> {
-        let key = self.key(audience.map(Arc::from), None);
+        let key = self.key(audience.map(Arc::from), None, None);
         let slot = self.inner.cache.slot(&key);
         let lease = self
             .inner
@@ -101,7 +101,7 @@ impl OAuthMiddleware {
     /// Forgets the cached token for `audience` (`None`: the default
     /// audience); the next request fetches a new one.
     pub fn invalidate(&self, audience: Option<&str>) {
-        let key = self.key(audience.map(Arc::from), None);
+        let key = self.key(audience.map(Arc::from), None, None);
         self.inner.cache.invalidate(&key);
     }
 
@@ -122,7 +122,13 @@ impl OAuthMiddleware {
         self.inner.cache.len()
     }
 
-    fn key(&self, audience: Option<Arc<str>>, scope: Option<Arc<str>>) -> TokenRequest {
+    /// The default key with whatever a request overrides.
+    fn key(
+        &self,
+        audience: Option<Arc<str>>,
+        scope: Option<Arc<str>>,
+        resource: Option<Arc<str>>,
+    ) -> TokenRequest {
         let default = self.inner.cache.default_key();
         let mut key = TokenRequest::new();
         if let Some(audience) = audience.or_else(|| default.audience().map(Arc::from)) {
@@ -131,11 +137,15 @@ impl OAuthMiddleware {
         if let Some(scope) = scope {
             key = key.with_scope(scope);
         }
+        if let Some(resource) = resource.or_else(|| default.resource().map(Arc::from)) {
+            key = key.with_resource(resource);
+        }
         key
     }
 
     /// The slot for a request: its `Audience` extension, else its origin's
-    /// routed audience, else the default; with its `Scope` extension.
+    /// routed audience, else the default; with its `Scope` and `Resource`
+    /// extensions (the resource otherwise the default).
     fn slot_for(&self, extensions: &Extensions, routed: Option<&Arc<str>>) -> Cow<'_, Arc<Slot>> {
         let audience = extensions
             .get::<Audience>()
@@ -143,10 +153,11 @@ impl OAuthMiddleware {
             .or(routed)
             .cloned();
         let scope = extensions.get::<Scope>().map(|s| s.0.clone());
-        if audience.is_none() && scope.is_none() {
+        let resource = extensions.get::<Resource>().map(|r| r.0.clone());
+        if audience.is_none() && scope.is_none() && resource.is_none() {
             return Cow::Borrowed(self.inner.cache.default_slot());
         }
-        Cow::Owned(self.inner.cache.slot(&self.key(audience, scope)))
+        Cow::Owned(self.inner.cache.slot(&self.key(audience, scope, resource)))
     }
 
     /// The API rejected the token the request carried: forget it (unless a

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-/// Which token a request needs: its audience and scope.
+/// Which token a request needs: its audience, scope and resource.
 ///
 /// Every parameter that changes the token issued is part of this value, so
 /// it is also the cache key: two requests share a token exactly when their
@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub struct TokenRequest {
     audience: Option<Arc<str>>,
     scope: Option<Arc<str>>,
+    resource: Option<Arc<str>>,
 }
 
 impl TokenRequest {
@@ -39,6 +40,17 @@ impl TokenRequest {
     pub fn with_scope(mut self, scope: impl Into<Arc<str>>) -> Self {
         self.scope = Some(scope.into());
         self
+    }
+
+    /// Sets the RFC 8707 `resource` indicator sent to the token endpoint.
+    pub fn with_resource(mut self, resource: impl Into<Arc<str>>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// The RFC 8707 resource indicator, if any.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
     }
 
     /// The audience, if any.

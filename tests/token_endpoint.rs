@@ -352,3 +352,78 @@ async fn a_bad_token_url_is_refused_at_build_time() {
         assert!(matches!(result, Err(Error::Config(_))), "{url}");
     }
 }
+
+#[tokio::test]
+async fn basic_variants_encode_id_and_secret_as_each_server_expects() {
+    within_timeout(async {
+        // id "my id", secret "p@ss w~rd"
+        let cases = [
+            (ClientAuth::Basic, "my+id:p%40ss+w%7Erd"),
+            (ClientAuth::BasicUnencoded, "my id:p@ss w~rd"),
+            (ClientAuth::BasicPercentEncoded, "my%20id:p%40ss%20w~rd"),
+        ];
+        for (auth, credentials) in cases {
+            let server = MockServer::start().await;
+            let expected = format!(
+                "Basic {}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials)
+            );
+            Mock::given(method("POST"))
+                .and(header("authorization", expected.as_str()))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(serde_json::json!({"access_token": "t"})),
+                )
+                .mount(&server)
+                .await;
+            let grant =
+                ClientCredentials::new(server.uri(), "my id", "p@ss w~rd").client_auth(auth);
+            OAuthMiddleware::new(grant)
+                .token(None)
+                .await
+                .unwrap_or_else(|e| panic!("{auth:?} should send {credentials:?}: {e}"));
+            let body = &server.received_requests().await.expect("recorded")[0].body;
+            assert!(
+                !String::from_utf8_lossy(body).contains("client_secret"),
+                "{auth:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resource_indicators_are_sent_and_keyed() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::builder(grant(&auth))
+            .resource("https://api.example/")
+            .build()
+            .expect("config");
+        let client = client(&oauth);
+        client.get(api.url("/")).send().await.expect("call");
+        let seen = auth.last_request().expect("request");
+        assert_eq!(
+            seen.params.get("resource").map(String::as_str),
+            Some("https://api.example/")
+        );
+        client
+            .get(api.url("/"))
+            .with_extension(reqwest_oauth::Resource::new("https://files.example/"))
+            .send()
+            .await
+            .expect("call");
+        let seen = auth.last_request().expect("request");
+        assert_eq!(
+            seen.params.get("resource").map(String::as_str),
+            Some("https://files.example/")
+        );
+        client.get(api.url("/")).send().await.expect("call");
+        assert_eq!(
+            auth.token_requests(),
+            2,
+            "one token per resource, each reused"
+        );
+    })
+    .await;
+}

@@ -36,7 +36,7 @@ impl GrantSettings {
     }
 
     /// The body parameters for a grant: its own, then the request's scope
-    /// (or the configured one), audience, and the extra parameters.
+    /// (or the configured one), audience, resource, and the extra parameters.
     pub(super) fn params<'a>(
         &'a self,
         grant: &[(&'a str, &'a str)],
@@ -48,6 +48,9 @@ impl GrantSettings {
         }
         if let Some(audience) = request.audience() {
             params.push(("audience", audience));
+        }
+        if let Some(resource) = request.resource() {
+            params.push(("resource", resource));
         }
         params.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         params
