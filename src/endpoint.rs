@@ -10,6 +10,7 @@ use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::discovery::Discovery;
 use crate::origin::{cleartext_refused, is_safe_for_credentials};
 use crate::response::{parse_error, parse_token};
 use crate::retry::parse_retry_after;
@@ -104,6 +105,10 @@ pub struct TokenEndpoint {
     body_limit: usize,
     http: Option<reqwest::Client>,
     insecure_http: bool,
+    /// Set when the URL is an issuer whose token endpoint is discovered.
+    discovery: Option<Arc<Discovery>>,
+    /// Whether `client_auth` was chosen; if not, discovery may choose.
+    auth_chosen: bool,
 }
 
 impl TokenEndpoint {
@@ -120,7 +125,28 @@ impl TokenEndpoint {
             body_limit: DEFAULT_BODY_LIMIT,
             http: None,
             insecure_http: false,
+            discovery: None,
+            auth_chosen: false,
         }
+    }
+
+    /// A token endpoint found from the issuer's metadata on first use:
+    /// OpenID Connect discovery, falling back to RFC 8414. Unless
+    /// [`client_auth`](Self::client_auth) is set, the client authentication
+    /// follows the server's `token_endpoint_auth_methods_supported`.
+    ///
+    /// ```
+    /// use reqwest_oauth::TokenEndpoint;
+    ///
+    /// let endpoint = TokenEndpoint::discover("https://login.example.com/tenant-1")
+    ///     .client("my-client", Some("my-secret".to_owned()));
+    /// # let _ = endpoint;
+    /// ```
+    pub fn discover(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        let mut endpoint = Self::new(issuer.clone());
+        endpoint.discovery = Some(Arc::new(Discovery::new(issuer)));
+        endpoint
     }
 
     /// Sets the client's id and, for a confidential client, its secret.
@@ -139,6 +165,7 @@ impl TokenEndpoint {
     /// Sets how the client authenticates.
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.auth = auth;
+        self.auth_chosen = true;
         self
     }
 
@@ -180,16 +207,29 @@ impl TokenEndpoint {
     /// Checks what can be checked without a request: the URL parses, and is
     /// `https` (or `http` to a loopback address, or explicitly allowed).
     pub fn check(&self) -> Result<(), Error> {
-        self.parsed_url().map(drop)
+        match &self.discovery {
+            Some(discovery) => discovery.check(),
+            None => self.checked_url(&self.url).map(drop),
+        }
     }
 
     /// Sends one token request with these parameters (plus the client's
     /// credentials as configured) and reads the answer.
     pub async fn request(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
-        let url = self.parsed_url()?;
         let http = match &self.http {
             Some(client) => client,
             None => shared_client()?,
+        };
+        let (url, auth) = match &self.discovery {
+            None => (self.checked_url(&self.url)?, self.auth),
+            Some(discovery) => {
+                let found = discovery.resolve(http).await?;
+                let auth = match self.auth_chosen {
+                    true => self.auth,
+                    false => found.preferred_auth().unwrap_or(self.auth),
+                };
+                (self.checked_url(&found.token_endpoint)?, auth)
+            }
         };
         let mut builder = http
             .post(url)
@@ -197,9 +237,9 @@ impl TokenEndpoint {
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         let mut body: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 2);
-        let basic = |value: &str| self.auth.basic_encode(value);
+        let basic = |value: &str| auth.basic_encode(value);
         match (&self.client_id, &self.client_secret) {
-            (Some(id), Some(secret)) if self.auth != ClientAuth::Body => {
+            (Some(id), Some(secret)) if auth != ClientAuth::Body => {
                 let (user, password) = (basic(id), basic(secret.expose_secret()));
                 builder = builder.basic_auth(user.unwrap_or_default(), password);
             }
@@ -251,13 +291,10 @@ impl TokenEndpoint {
         Err(error.into())
     }
 
-    fn parsed_url(&self) -> Result<reqwest::Url, Error> {
-        let url = reqwest::Url::parse(&self.url).map_err(|e| {
-            Error::Config(format!(
-                "token endpoint URL {:?} is not valid: {e}",
-                self.url
-            ))
-        })?;
+    /// Parses a token endpoint URL and applies the cleartext guard.
+    fn checked_url(&self, raw: &str) -> Result<reqwest::Url, Error> {
+        let url = reqwest::Url::parse(raw)
+            .map_err(|e| Error::Config(format!("token endpoint URL {raw:?} is not valid: {e}")))?;
         match url.scheme() {
             "http" | "https" => {}
             other => {
@@ -287,13 +324,17 @@ impl fmt::Debug for TokenEndpoint {
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
             .field("insecure_http", &self.insecure_http)
+            .field("discovered", &self.discovery.is_some())
             .finish_non_exhaustive()
     }
 }
 
 /// Reads at most `limit` bytes of the body; more is an error, not a
 /// truncation, so a hostile or broken server cannot exhaust memory.
-async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read_limited(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
     if response
         .content_length()
         .is_some_and(|len| len > limit as u64)

@@ -81,6 +81,16 @@ pub enum Error {
         what: String,
     },
 
+    /// The issuer's discovery document could not be read or has no
+    /// `token_endpoint`.
+    #[error("discovery at {url} failed: {reason}")]
+    Discovery {
+        /// The document (or issuer) URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// The crate was configured with something it cannot use.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -59,6 +59,7 @@
 
 mod builder;
 mod cache;
+mod discovery;
 mod endpoint;
 mod error;
 mod expiry;

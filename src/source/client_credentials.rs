@@ -35,6 +35,20 @@ impl ClientCredentials {
         }
     }
 
+    /// The grant against the token endpoint that `issuer`'s metadata names
+    /// (see [`TokenEndpoint::discover`]), found on first use.
+    pub fn discover(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let endpoint =
+            TokenEndpoint::discover(issuer).client(client_id, Some(client_secret.into()));
+        ClientCredentials {
+            settings: GrantSettings::new(endpoint),
+        }
+    }
+
     grant_setters!();
 }
 

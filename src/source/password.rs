@@ -43,14 +43,36 @@ impl PasswordGrant {
         username: impl Into<String>,
         password: impl Into<String>,
     ) -> Self {
-        let client_id = client_id.into();
+        Self::at(
+            TokenEndpoint::new(token_url),
+            client_id.into(),
+            username.into(),
+            password.into(),
+        )
+    }
+
+    /// The grant against the token endpoint that `issuer`'s metadata names
+    /// (see [`TokenEndpoint::discover`]), found on first use.
+    pub fn discover(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Self::at(
+            TokenEndpoint::discover(issuer),
+            client_id.into(),
+            username.into(),
+            password.into(),
+        )
+    }
+
+    fn at(endpoint: TokenEndpoint, client_id: String, username: String, password: String) -> Self {
         PasswordGrant {
-            settings: GrantSettings::new(
-                TokenEndpoint::new(token_url).client(client_id.clone(), None),
-            ),
+            settings: GrantSettings::new(endpoint.client(client_id.clone(), None)),
             client_id,
-            username: username.into(),
-            password: Arc::new(SecretString::from(password.into())),
+            username,
+            password: Arc::new(SecretString::from(password)),
         }
     }
 
