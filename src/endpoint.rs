@@ -109,6 +109,9 @@ pub struct TokenEndpoint {
     discovery: Option<Arc<Discovery>>,
     /// Whether `client_auth` was chosen; if not, discovery may choose.
     auth_chosen: bool,
+    /// Signs a client assertion instead of sending a secret.
+    #[cfg(feature = "private-key-jwt")]
+    assertion: Option<crate::PrivateKeyJwt>,
 }
 
 impl TokenEndpoint {
@@ -127,7 +130,20 @@ impl TokenEndpoint {
             insecure_http: false,
             discovery: None,
             auth_chosen: false,
+            #[cfg(feature = "private-key-jwt")]
+            assertion: None,
         }
+    }
+
+    /// Authenticates with a signed JWT (`private_key_jwt`) instead of a
+    /// secret: every token request sends `client_id`, `client_assertion_type`
+    /// and a freshly signed `client_assertion`. Any client secret is dropped.
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+    pub fn private_key_jwt(mut self, key: crate::PrivateKeyJwt) -> Self {
+        self.client_secret = None;
+        self.assertion = Some(key);
+        self
     }
 
     /// A token endpoint found from the issuer's metadata on first use:
@@ -232,11 +248,21 @@ impl TokenEndpoint {
             }
         };
         let mut builder = http
-            .post(url)
+            .post(url.clone())
             .timeout(self.timeout)
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        let mut body: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 2);
+        let mut body: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 3);
+        #[cfg(feature = "private-key-jwt")]
+        let assertion = match (&self.assertion, &self.client_id) {
+            (Some(key), Some(id)) => Some(key.assertion(id, url.as_str())?),
+            _ => None,
+        };
+        #[cfg(feature = "private-key-jwt")]
+        if let Some(assertion) = &assertion {
+            body.push(("client_assertion_type", crate::assertion::JWT_BEARER));
+            body.push(("client_assertion", assertion));
+        }
         let basic = |value: &str| auth.basic_encode(value);
         match (&self.client_id, &self.client_secret) {
             (Some(id), Some(secret)) if auth != ClientAuth::Body => {

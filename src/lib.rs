@@ -57,6 +57,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "private-key-jwt")]
+mod assertion;
 mod builder;
 mod cache;
 mod discovery;
@@ -78,6 +80,9 @@ mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
+#[cfg(feature = "private-key-jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+pub use assertion::PrivateKeyJwt;
 pub use builder::{
     DEFAULT_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_KEYS, DEFAULT_MAX_LIFETIME,
     OAuthMiddlewareBuilder,

@@ -49,6 +49,23 @@ impl ClientCredentials {
         }
     }
 
+    /// The grant authenticated with a signed client assertion
+    /// (`private_key_jwt`, RFC 7523) instead of a secret.
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+    pub fn with_private_key_jwt(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        key: crate::PrivateKeyJwt,
+    ) -> Self {
+        let endpoint = TokenEndpoint::new(token_url)
+            .client(client_id, None)
+            .private_key_jwt(key);
+        ClientCredentials {
+            settings: GrantSettings::new(endpoint),
+        }
+    }
+
     grant_setters!();
 }
 
