@@ -99,3 +99,7 @@ pub use retry::RetryPolicy;
 pub use source::{BoxFuture, ClientCredentials, FnSource, PasswordGrant, TokenSource, source_fn};
 pub use stats::Stats;
 pub use token::Token;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use response::fuzzing;

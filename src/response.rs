@@ -66,15 +66,21 @@ pub(crate) fn parse_token(
     }
     let jwt_exp = jwt_expiry(&access_token);
     let mut token = Token::bearer(access_token)?.with_issued_at(issued_at);
-    if let Some(expires_in) = fields.remove("expires_in") {
-        let seconds =
-            seconds_from(&expires_in).ok_or_else(|| invalid("`expires_in` is not a number"))?;
-        token = token.with_expires_in(seconds);
-    } else if let Some(at) = ABSOLUTE_EXPIRY_FIELDS
-        .iter()
-        .find_map(|name| fields.get(*name).and_then(absolute_expiry))
-        .or(jwt_exp)
-    {
+    let announced = match fields.remove("expires_in") {
+        Some(value) => {
+            seconds_from(&value).map_err(|()| invalid("`expires_in` is not a number"))?
+        }
+        None => None,
+    };
+    let absolute = || {
+        ABSOLUTE_EXPIRY_FIELDS
+            .iter()
+            .find_map(|name| fields.get(*name).and_then(absolute_expiry))
+            .or(jwt_exp)
+    };
+    if let Some(lifetime) = announced {
+        token = token.with_expires_in(lifetime);
+    } else if let Some(at) = absolute() {
         token = token.with_expires_at(at, server_date(headers));
     }
     if let Some(Value::String(refresh)) = fields.remove("refresh_token") {
@@ -86,20 +92,28 @@ pub(crate) fn parse_token(
     Ok(token.with_extra(fields))
 }
 
-/// Reads `expires_in` sent as a number or a numeric string. Negative values
-/// mean "already expired"; fractions are kept.
-fn seconds_from(value: &Value) -> Option<Duration> {
+/// Reads `expires_in` sent as a number or a numeric string; fractions are
+/// kept. Zero or negative says nothing usable (some servers send 0 for "no
+/// expiry"), so it reads as absent (`Ok(None)`) and the next expiry source
+/// applies, rather than a token that must be fetched for every request.
+/// Anything else that is not a number is an error.
+fn seconds_from(value: &Value) -> Result<Option<Duration>, ()> {
     let seconds = match value {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
+        Value::Number(n) => n.as_f64().ok_or(())?,
+        Value::String(s) => s.trim().parse::<f64>().map_err(drop)?,
+        _ => return Err(()),
     };
     if !seconds.is_finite() {
-        return None;
+        return Err(());
+    }
+    if seconds <= 0.0 {
+        return Ok(None);
     }
     // try_from_secs_f64 fails only for values beyond ~584 billion years;
     // those are capped by the cache's maximum lifetime anyway.
-    Some(Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX))
+    Ok(Some(
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
+    ))
 }
 
 /// Reads an error response body into what the server said.
@@ -147,6 +161,29 @@ fn snippet(body: &[u8]) -> Option<String> {
 
 fn strip_bom(body: &[u8]) -> &[u8] {
     body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`; not
+/// part of the API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Reads `body` as a token response and as an error response, with and
+    /// without a form content type; must never panic.
+    pub fn token_endpoint_answer(status: u16, form: bool, body: &[u8]) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let mut headers = HeaderMap::new();
+        if form {
+            headers.insert(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        }
+        let _ = parse_token(status, &headers, body, Instant::now());
+        let _ = parse_error(status, body).to_string();
+    }
 }
 
 #[cfg(test)]
@@ -206,7 +243,6 @@ mod tests {
                 60.0,
             ),
             (r#"{"access_token":"a","expires_in":1.5}"#, 1.5),
-            (r#"{"access_token":"a","expires_in":-5}"#, 0.0),
         ] {
             let t = token(body).expect(body);
             assert_eq!(
@@ -215,6 +251,17 @@ mod tests {
                 "{body}"
             );
         }
+        for unusable in [
+            r#"{"access_token":"a","expires_in":-5}"#,
+            r#"{"access_token":"a","expires_in":"0"}"#,
+        ] {
+            assert_eq!(
+                token(unusable).expect(unusable).expires_in(),
+                None,
+                "{unusable}"
+            );
+        }
+        assert!(token(r#"{"access_token":"a","expires_in":"soon"}"#).is_err());
     }
 
     #[test]
