@@ -31,8 +31,11 @@
 //!
 //! - [`ClientCredentials`]: a service calling an API as itself (RFC 6749 4.4).
 //! - [`PasswordGrant`]: a dedicated API user's name and password (RFC 6749 4.3).
-//! - Anything else: implement [`TokenSource`]; [`TokenEndpoint`] does the
-//!   HTTP and error handling if your flow talks to a token endpoint.
+//! - Either, found from an issuer URL: [`ClientCredentials::discover`].
+//! - Refresh tokens are used automatically when a grant returns one.
+//! - Anything else: an async closure ([`source_fn`]) or a [`TokenSource`]
+//!   implementation; [`TokenEndpoint`] does the HTTP and error handling if
+//!   your flow talks to a token endpoint.
 //!
 //! # Audiences and scopes
 //!
@@ -41,6 +44,22 @@
 //! token for one request. Each distinct audience and scope has its own
 //! cached token. [`SkipAuth`] sends a request untouched, and so does a
 //! request that already has an `Authorization` header.
+//!
+//! # Origins and safety
+//!
+//! Without origin rules every request made with the client carries the
+//! token. [`allow_origin`](OAuthMiddlewareBuilder::allow_origin) limits that;
+//! [`route`](OAuthMiddlewareBuilder::route) also picks an audience per
+//! origin. Credentials never travel over plain `http` except to loopback,
+//! unless a `danger_allow_insecure_http` method says otherwise.
+//!
+//! # Reliability
+//!
+//! Tokens are refreshed in the background before they expire
+//! ([`RefreshAhead`]); failed token requests are retried
+//! ([`RetryPolicy`]); after a failure, a short cooldown answers with the
+//! same error instead of storming the endpoint; [`OAuthMiddleware::stats`]
+//! counts it all.
 //!
 //! # Errors
 //!
