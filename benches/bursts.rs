@@ -3,14 +3,16 @@
 
 mod support;
 
+#[path = "../tests/common/hold_first.rs"]
+mod hold_first;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use http::Extensions;
-use reqwest::{Request, Response};
-use reqwest_middleware::{ClientBuilder, Middleware, Next};
+use hold_first::HoldFirst;
+use reqwest_middleware::ClientBuilder;
 use reqwest_oauth::testkit::AuthServer;
 use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use support::{CountingSource, Ratio, Terminal, chain, report, request};
@@ -92,29 +94,6 @@ fn cold_burst(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     );
 }
 
-/// Holds the first `n` requests until all have their token, so all of them
-/// are in flight with the old token when the API starts rejecting it.
-struct HoldFirst {
-    barrier: tokio::sync::Barrier,
-    arrived: AtomicUsize,
-    n: usize,
-}
-
-#[async_trait::async_trait]
-impl Middleware for HoldFirst {
-    async fn handle(
-        &self,
-        req: Request,
-        ext: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        if self.arrived.fetch_add(1, Ordering::SeqCst) < self.n {
-            self.barrier.wait().await;
-        }
-        next.run(req, ext).await
-    }
-}
-
 fn expiry_wave(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let mut group = c.benchmark_group("expiry_wave");
     group.sample_size(10);
@@ -134,11 +113,7 @@ fn expiry_wave(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 let client = Arc::new(
                     ClientBuilder::new(reqwest::Client::new())
                         .with(oauth.clone())
-                        .with(HoldFirst {
-                            barrier: tokio::sync::Barrier::new(WAVE),
-                            arrived: AtomicUsize::new(0),
-                            n: WAVE,
-                        })
+                        .with(HoldFirst::new(WAVE))
                         .with_arc(terminal)
                         .build(),
                 );

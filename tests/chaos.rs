@@ -7,25 +7,14 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{CLIENT_ID, CLIENT_SECRET, client, grant};
-use reqwest_oauth::testkit::{ApiServer, AuthServer, Fault};
+use common::{client, grant, servers_with_lifetime};
+use reqwest_oauth::testkit::Fault;
 use reqwest_oauth::{Error, OAuthMiddleware, RefreshAhead, RetryPolicy};
 use serde_json::json;
 
 /// The tests here load both cores; they run one at a time so none of them
 /// measures the others.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn servers_with_lifetime(lifetime: Duration) -> (AuthServer, ApiServer) {
-    let auth = AuthServer::builder()
-        .client(CLIENT_ID, CLIENT_SECRET)
-        .token_lifetime(lifetime)
-        .start()
-        .await
-        .expect("auth");
-    let api = ApiServer::start(&auth).await.expect("api");
-    (auth, api)
-}
 
 /// 30 % 500, 10 % stalls past the client timeout, 10 % garbage, 50 % fine,
 /// in a fixed order so every run sees the same faults.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{client, echo, grant, servers, within_timeout};
-use reqwest_oauth::testkit::{ApiServer, AuthServer, Fault};
+use reqwest_oauth::testkit::Fault;
 use reqwest_oauth::{Audience, Error, OAuthMiddleware, RefreshAhead, RetryPolicy};
 use serde_json::json;
 
@@ -124,13 +124,7 @@ async fn after_a_failed_fetch_the_cooldown_answers_without_new_token_requests() 
 #[tokio::test]
 async fn refresh_ahead_renews_in_the_background_while_requests_use_the_current_token() {
     within_timeout(async {
-        let auth = AuthServer::builder()
-            .client(common::CLIENT_ID, common::CLIENT_SECRET)
-            .token_lifetime(Duration::from_secs(2))
-            .start()
-            .await
-            .expect("auth");
-        let api = ApiServer::start(&auth).await.expect("api");
+        let (auth, api) = common::servers_with_lifetime(Duration::from_secs(2)).await;
         // A wide window (the last half) keeps the test robust on a busy machine.
         let oauth = OAuthMiddleware::builder(grant(&auth))
             .refresh_ahead(RefreshAhead::Fraction(0.5))
@@ -159,13 +153,7 @@ async fn refresh_ahead_renews_in_the_background_while_requests_use_the_current_t
 #[tokio::test]
 async fn a_failed_background_refresh_keeps_the_valid_token() {
     within_timeout(async {
-        let auth = AuthServer::builder()
-            .client(common::CLIENT_ID, common::CLIENT_SECRET)
-            .token_lifetime(Duration::from_secs(2))
-            .start()
-            .await
-            .expect("auth");
-        let api = ApiServer::start(&auth).await.expect("api");
+        let (auth, api) = common::servers_with_lifetime(Duration::from_secs(2)).await;
         let oauth = OAuthMiddleware::builder(grant(&auth))
             .retry(RetryPolicy::none())
             .refresh_ahead(RefreshAhead::Fraction(0.5))

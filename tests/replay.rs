@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::hold_first::HoldFirst;
 use common::{client, echo, grant, servers, within_timeout};
 use http::Extensions;
 use reqwest::{Request, Response};
@@ -132,39 +133,6 @@ async fn five_hundred_requests_rejected_with_the_same_token_make_one_new_token_r
         assert_eq!(api.requests(), 1000);
     })
     .await;
-}
-
-/// Holds the first `n` requests until all `n` have arrived; later ones
-/// (the replays) pass straight through.
-struct HoldFirst {
-    barrier: tokio::sync::Barrier,
-    arrived: AtomicUsize,
-    n: usize,
-}
-
-impl HoldFirst {
-    fn new(n: usize) -> Self {
-        HoldFirst {
-            barrier: tokio::sync::Barrier::new(n),
-            arrived: AtomicUsize::new(0),
-            n,
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Middleware for HoldFirst {
-    async fn handle(
-        &self,
-        req: Request,
-        ext: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        if self.arrived.fetch_add(1, Ordering::SeqCst) < self.n {
-            self.barrier.wait().await;
-        }
-        next.run(req, ext).await
-    }
 }
 
 /// Between our middleware and the network: on the first request only,

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::{client, echo, grant, servers, within_timeout};
-use reqwest_oauth::testkit::AuthServer;
 use reqwest_oauth::{Audience, ClientCredentials, OAuthMiddleware, Scope};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -88,15 +87,7 @@ async fn scope_is_part_of_the_key() {
 #[tokio::test]
 async fn a_two_second_token_is_used_then_renewed_after_it_expires() {
     within_timeout(async {
-        let auth = AuthServer::builder()
-            .client(common::CLIENT_ID, common::CLIENT_SECRET)
-            .token_lifetime(Duration::from_secs(2))
-            .start()
-            .await
-            .expect("auth server");
-        let api = reqwest_oauth::testkit::ApiServer::start(&auth)
-            .await
-            .expect("api");
+        let (auth, api) = common::servers_with_lifetime(Duration::from_secs(2)).await;
         // The default 30 s leeway must not make a 2 s token unusable.
         let oauth = OAuthMiddleware::new(grant(&auth));
         let client = client(&oauth);

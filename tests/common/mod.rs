@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod hold_first;
+
 use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
@@ -17,6 +19,18 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn servers() -> (AuthServer, ApiServer) {
     let auth = AuthServer::builder()
         .client(CLIENT_ID, CLIENT_SECRET)
+        .start()
+        .await
+        .expect("auth server starts");
+    let api = ApiServer::start(&auth).await.expect("api server starts");
+    (auth, api)
+}
+
+/// Like [`servers`], with tokens of the given lifetime.
+pub async fn servers_with_lifetime(lifetime: Duration) -> (AuthServer, ApiServer) {
+    let auth = AuthServer::builder()
+        .client(CLIENT_ID, CLIENT_SECRET)
+        .token_lifetime(lifetime)
         .start()
         .await
         .expect("auth server starts");
