@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
 
 use crate::discovery::Discovery;
 use crate::origin::{cleartext_refused, is_safe_for_credentials};
@@ -290,9 +291,35 @@ impl TokenEndpoint {
                 .header(CONTENT_TYPE, "application/json")
                 .body(json_body(&body)),
         };
-        let issued_at = Instant::now();
-        let response = builder.send().await.map_err(Error::transport)?;
-        self.read(response, issued_at).await
+        let grant_type = params
+            .iter()
+            .find(|(name, _)| *name == "grant_type")
+            .map(|(_, v)| *v);
+        // Host and grant type only: never a parameter value that could be a secret.
+        let span = tracing::debug_span!(
+            "token_request",
+            host = url.host_str(),
+            grant_type,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let exchange = async {
+            let issued_at = Instant::now();
+            let result = match builder.send().await {
+                Ok(response) => {
+                    tracing::Span::current().record("status", response.status().as_u16());
+                    self.read(response, issued_at).await
+                }
+                Err(error) => Err(Error::transport(error)),
+            };
+            let span = tracing::Span::current();
+            span.record("duration_ms", issued_at.elapsed().as_millis() as u64);
+            span.record("outcome", if result.is_ok() { "token" } else { "error" });
+            tracing::debug!("token endpoint answered");
+            result
+        };
+        exchange.instrument(span).await
     }
 
     async fn read(

@@ -4,6 +4,8 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
+use tracing::Instrument;
+
 use crate::stats::Counters;
 use crate::{BoxFuture, Error, Token, TokenRequest};
 
@@ -104,13 +106,14 @@ pub(crate) async fn with_retries<'a>(
     let mut retry = 0;
     loop {
         Counters::bump(&counters.token_requests);
-        tracing::debug!(
+        let span = tracing::info_span!(
+            "token_fetch",
             audience = key.audience(),
-            attempt = retry + 1,
             what,
-            "fetching token"
+            attempt = retry + 1
         );
-        let error = match attempt().await {
+        tracing::debug!(parent: &span, "fetching token");
+        let error = match attempt().instrument(span).await {
             Ok(token) => {
                 tracing::debug!(audience = key.audience(), expires_in = ?token.expires_in(), what, "token fetched");
                 return Ok(token);

@@ -75,6 +75,23 @@ async fn no_secret_or_token_appears_in_trace_output() {
         "nothing was captured; the test would prove nothing"
     );
     assert_ne!(issued[0], issued[1], "the flow did not renew the token");
+    // One span per fetch attempt, one per HTTP exchange, with what a
+    // dashboard needs and nothing secret.
+    for expected in [
+        "token_fetch{",
+        "what=\"grant\" attempt=1",
+        "token_request{host=\"127.0.0.1\" grant_type=\"password\" status=200 duration_ms=",
+        "outcome=\"token\"}",
+        "status=401 duration_ms=",
+        "outcome=\"error\"}",
+        "token fetch failed",
+        "replaying the request",
+    ] {
+        assert!(
+            output.contains(expected),
+            "{expected:?} missing from the trace output"
+        );
+    }
     for secret in [CLIENT_SECRET, "hunter2-password"]
         .iter()
         .copied()

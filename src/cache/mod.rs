@@ -182,6 +182,10 @@ impl TokenCache {
             Joined::Waiting(done) => done,
         };
         Counters::bump(&self.counters.waited);
+        tracing::debug!(
+            audience = slot.key.audience(),
+            "no usable token cached; waiting for the fetch"
+        );
         let cached = match done.wait_for(Option::is_some).await {
             Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
             Err(_) => Err(Error::FetchAborted),
@@ -320,7 +324,9 @@ impl TokenCache {
     /// Forgets the token for `key`, whatever it is.
     pub(crate) fn invalidate(&self, key: &TokenRequest) {
         if let Some(slot) = self.existing_slot(key) {
-            slot.forget(None);
+            if slot.forget(None) {
+                tracing::debug!(audience = key.audience(), "token invalidated");
+            }
         }
     }
 
