@@ -198,11 +198,27 @@ impl TokenEndpoint {
         self
     }
 
-    /// Uses this HTTP client for token requests instead of the crate's own.
+    /// Uses this HTTP client for token requests instead of the crate's own:
+    /// for proxies, custom root certificates or mTLS client certificates.
     ///
-    /// Build it with `redirect(reqwest::redirect::Policy::none())`: the
-    /// crate refuses any redirect it is handed, but a client that follows
-    /// them has already sent the credentials on by then.
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`. The
+    /// crate refuses any redirect it is handed (`Error::Redirect`), and
+    /// refuses the answer of a client that followed one (the response URL
+    /// is not the token endpoint), but by then such a client has already
+    /// sent the credentials on.
+    ///
+    /// ```
+    /// use reqwest_oauth::ClientCredentials;
+    ///
+    /// let http = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     // .proxy(...), .add_root_certificate(...), .identity(...)
+    ///     .build()?;
+    /// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret")
+    ///     .http_client(http);
+    /// # let _ = grant;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -309,7 +325,7 @@ impl TokenEndpoint {
             let result = match builder.send().await {
                 Ok(response) => {
                     tracing::Span::current().record("status", response.status().as_u16());
-                    self.read(response, issued_at).await
+                    self.read(&url, response, issued_at).await
                 }
                 Err(error) => Err(Error::transport(error)),
             };
@@ -324,11 +340,16 @@ impl TokenEndpoint {
 
     async fn read(
         &self,
+        requested: &reqwest::Url,
         mut response: reqwest::Response,
         issued_at: Instant,
     ) -> Result<Token, Error> {
         let status = response.status();
         if status.is_redirection() {
+            return Err(Error::Redirect { status });
+        }
+        if response.url() != requested {
+            // A caller-supplied client followed a redirect.
             return Err(Error::Redirect { status });
         }
         let body = read_limited(&mut response, self.body_limit).await?;

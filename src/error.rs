@@ -40,11 +40,13 @@ pub enum Error {
         source: Arc<reqwest::Error>,
     },
 
-    /// The token endpoint answered with a redirect. Credentials are never
-    /// sent to another location, so the redirect is not followed.
-    #[error("token endpoint answered {status} with a redirect, which is never followed")]
+    /// The token endpoint answered with a redirect, which is not followed,
+    /// so credentials never travel to another location; or a caller-supplied
+    /// HTTP client followed one, and its answer is refused.
+    #[error("token endpoint redirected the request ({status}); redirects are refused")]
     Redirect {
-        /// The redirect status (301, 302, 303, 307 or 308).
+        /// The redirect status, or the final status if a caller-supplied
+        /// client followed the redirect.
         status: StatusCode,
     },
 

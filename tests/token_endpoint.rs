@@ -427,3 +427,25 @@ async fn resource_indicators_are_sent_and_keyed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_caller_supplied_client_that_follows_redirects_gets_no_token() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(307).insert_header("location", auth.token_url()))
+            .mount(&server)
+            .await;
+        // A client left with reqwest's default policy (it follows redirects).
+        let following = reqwest::Client::new();
+        let grant =
+            ClientCredentials::new(server.uri(), CLIENT_ID, CLIENT_SECRET).http_client(following);
+        let err = OAuthMiddleware::new(grant)
+            .token(None)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, Error::Redirect { .. }), "{err:?}");
+    })
+    .await;
+}
