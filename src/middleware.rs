@@ -14,6 +14,7 @@ use crate::cache::{Cached, Lease, Slot, TokenCache};
 use crate::origin::{
     OriginRules, Scope as OriginScope, cleartext_refused, is_safe_for_credentials,
 };
+use crate::replay::ReplayCopy;
 use crate::stats::{Counters, Stats};
 use crate::{
     Audience, Error, RejectionPredicate, ReplayPolicy, Resource, Scope, SkipAuth, Token,
@@ -167,7 +168,7 @@ impl OAuthMiddleware {
         &self,
         slot: &Arc<Slot>,
         lease: Lease<Attached>,
-        replay: Option<Request>,
+        replay: Option<ReplayCopy>,
         rejected: Response,
         extensions: &mut Extensions,
         next: Next<'_>,
@@ -181,7 +182,7 @@ impl OAuthMiddleware {
         self.inner
             .cache
             .invalidate_if_current(slot, lease.taken.generation);
-        let Some(mut replay) = replay else {
+        let Some(replay) = replay else {
             tracing::debug!("rejected token invalidated; request not replayable");
             return Ok(rejected);
         };
@@ -196,6 +197,7 @@ impl OAuthMiddleware {
             "rejected token replaced; replaying the request"
         );
         Counters::bump(&self.inner.cache.counters().replays);
+        let mut replay = replay.into_request();
         replay
             .headers_mut()
             .insert(AUTHORIZATION, renewed.taken.header);
@@ -248,7 +250,7 @@ impl Middleware for OAuthMiddleware {
         // Keep a copy for the replay before the header goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
         let replay = match !lease.fetched && self.inner.replay.allows(request.method()) {
-            true => request.try_clone(),
+            true => ReplayCopy::of(&request),
             false => None,
         };
         request

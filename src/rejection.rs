@@ -1,10 +1,9 @@
-//! Deciding whether a response means "the token you sent is no good", and
-//! which requests may be sent again with a new one.
+//! Deciding whether a response means "the token you sent is no good".
 
 use std::sync::Arc;
 
+use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
-use http::{Method, StatusCode};
 
 /// Decides from an API response whether the token it carried was rejected
 /// as expired or revoked, so a new token is worth one replay.
@@ -93,42 +92,6 @@ fn split_unquoted_commas(header: &str) -> impl Iterator<Item = &str> {
         }
         false
     })
-}
-
-/// Which requests are sent again after their token was rejected.
-///
-/// A `401` means the server did not act on the request, so by default every
-/// method is replayed once. A request whose body is a stream (it cannot be
-/// cloned) is never replayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ReplayPolicy {
-    /// Replay any method.
-    #[default]
-    AnyMethod,
-    /// Replay only idempotent methods: GET, HEAD, OPTIONS, TRACE, PUT, DELETE.
-    IdempotentOnly,
-    /// Never replay; the `401` goes back to the caller (the token is still
-    /// forgotten, so the next request gets a new one).
-    Never,
-}
-
-impl ReplayPolicy {
-    pub(crate) fn allows(self, method: &Method) -> bool {
-        match self {
-            ReplayPolicy::AnyMethod => true,
-            ReplayPolicy::IdempotentOnly => matches!(
-                *method,
-                Method::GET
-                    | Method::HEAD
-                    | Method::OPTIONS
-                    | Method::TRACE
-                    | Method::PUT
-                    | Method::DELETE
-            ),
-            ReplayPolicy::Never => false,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -275,3 +275,25 @@ async fn a_streaming_body_is_not_replayed_and_the_token_is_still_forgotten() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_replayed_request_without_a_body_keeps_method_path_and_headers() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        with_stale_token(&oauth, &auth).await;
+        let response = client(&oauth)
+            .delete(api.url("/orders/9?force=1"))
+            .header("x-test", "kept")
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("call");
+        let echoed = echo(response).await;
+        assert_eq!(echoed["method"], "DELETE");
+        assert_eq!(echoed["path"], "/orders/9");
+        assert_eq!(echoed["x-test"], "kept");
+        assert_eq!(api.rejections(), 1, "the request was not replayed");
+    })
+    .await;
+}
