@@ -167,13 +167,13 @@ impl OAuthMiddleware {
     async fn after_rejection(
         &self,
         slot: &Arc<Slot>,
-        lease: Lease<Attached>,
+        carried: Carried,
         replay: Option<ReplayCopy>,
         rejected: Response,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if lease.fetched {
+        if carried.fetched {
             // A token fetched for this very request was refused: a new one
             // would be refused too (wrong audience, missing permission).
             tracing::debug!("a freshly fetched token was rejected; returning the 401");
@@ -181,7 +181,7 @@ impl OAuthMiddleware {
         }
         self.inner
             .cache
-            .invalidate_if_current(slot, lease.taken.generation);
+            .invalidate_if_current(slot, carried.generation);
         let Some(replay) = replay else {
             tracing::debug!("rejected token invalidated; request not replayable");
             return Ok(rejected);
@@ -206,8 +206,15 @@ impl OAuthMiddleware {
     }
 }
 
-/// What a request keeps of the token it carries: the header, and which
-/// token it was, to forget exactly that one if the API rejects it.
+/// Which token a request carried, to forget exactly that one if the API
+/// rejects it, and whether it was fetched for this very request.
+struct Carried {
+    generation: u64,
+    fetched: bool,
+}
+
+/// What a request takes of a cached token: the header to attach, and which
+/// token it was.
 struct Attached {
     header: HeaderValue,
     generation: u64,
@@ -241,7 +248,7 @@ impl Middleware for OAuthMiddleware {
             return Err(reqwest_middleware::Error::middleware(refused));
         }
         let slot = self.slot_for(extensions, routed);
-        let lease = self
+        let Lease { taken, fetched } = self
             .inner
             .cache
             .lease(&slot, Attached::take)
@@ -249,18 +256,20 @@ impl Middleware for OAuthMiddleware {
             .map_err(reqwest_middleware::Error::middleware)?;
         // Keep a copy for the replay before the header goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
-        let replay = match !lease.fetched && self.inner.replay.allows(request.method()) {
+        let replay = match !fetched && self.inner.replay.allows(request.method()) {
             true => ReplayCopy::of(&request),
             false => None,
         };
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, lease.taken.header.clone());
+        request.headers_mut().insert(AUTHORIZATION, taken.header);
         let response = next.clone().run(request, extensions).await?;
         if !(self.inner.rejected)(&response) {
             return Ok(response);
         }
-        self.after_rejection(&slot, lease, replay, response, extensions, next)
+        let carried = Carried {
+            generation: taken.generation,
+            fetched,
+        };
+        self.after_rejection(&slot, carried, replay, response, extensions, next)
             .await
     }
 }
