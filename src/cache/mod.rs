@@ -284,11 +284,8 @@ impl TokenCache {
             )
             .await;
             let result = renewed.map(|renewed| {
-                let cached = Arc::new(Cached {
-                    schedule: config.lifetimes.schedule(&renewed.token),
-                    token: Arc::new(renewed.token),
-                    generation: id,
-                });
+                let schedule = config.lifetimes.schedule(&renewed.token);
+                let cached = Arc::new(Cached::new(Arc::new(renewed.token), id, schedule));
                 (cached, renewed.refresh_token)
             });
             let result = {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
@@ -31,7 +31,25 @@ pub(crate) struct Slot {
 pub(crate) struct Cached {
     pub(crate) token: Arc<Token>,
     pub(crate) generation: u64,
-    pub(super) schedule: Schedule,
+    /// The schedule as milliseconds after the token's `issued_at`: half the
+    /// size of two `Instant`s, in an entry made per cached key.
+    refresh_after_ms: u32,
+    use_for_ms: u32,
+}
+
+impl Cached {
+    pub(super) fn new(token: Arc<Token>, generation: u64, schedule: Schedule) -> Self {
+        let millis = |at: std::time::Instant| {
+            let after = at.saturating_duration_since(token.issued_at()).as_millis();
+            u32::try_from(after).unwrap_or(u32::MAX)
+        };
+        Cached {
+            refresh_after_ms: millis(schedule.refresh_at),
+            use_for_ms: millis(schedule.use_until),
+            token,
+            generation,
+        }
+    }
 }
 
 /// What a request finds in a slot, and what it took from the token.
@@ -72,10 +90,16 @@ impl Slot {
 
     pub(super) fn lookup<T>(&self, now: Instant, take: impl FnOnce(&Cached) -> T) -> Lookup<T> {
         let current = self.current.load();
-        match current.as_deref() {
-            Some(c) if now < c.schedule.refresh_at => Lookup::Fresh(take(c)),
-            Some(c) if now < c.schedule.use_until => Lookup::Refresh(take(c)),
-            _ => Lookup::Missing,
+        let Some(cached) = current.as_deref() else {
+            return Lookup::Missing;
+        };
+        let age = now.saturating_duration_since(cached.token.issued_at());
+        if age < Duration::from_millis(cached.refresh_after_ms.into()) {
+            Lookup::Fresh(take(cached))
+        } else if age < Duration::from_millis(cached.use_for_ms.into()) {
+            Lookup::Refresh(take(cached))
+        } else {
+            Lookup::Missing
         }
     }
 
