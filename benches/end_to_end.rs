@@ -3,15 +3,31 @@
 
 mod support;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use futures_util::future::BoxFuture;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
 use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use support::{Ratio, report};
 
 const TASKS: u64 = 32;
+
+/// Sends one request and gives its status (0 for a failure).
+type Sender = Arc<dyn Fn() -> BoxFuture<'static, u16> + Send + Sync>;
+
+fn sender<F, Fut, E>(make: F) -> Sender
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<reqwest::Response, E>> + Send + 'static,
+{
+    Arc::new(move || {
+        let response = make();
+        Box::pin(async move { response.await.map(|r| r.status().as_u16()).unwrap_or(0) })
+    })
+}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -43,10 +59,7 @@ fn main() {
         .measurement_time(Duration::from_secs(5))
         .configure_from_args();
     let mut group = c.benchmark_group("end_to_end");
-    let run = |iters: u64,
-               send: Arc<
-        dyn Fn() -> futures_util::future::BoxFuture<'static, u16> + Send + Sync,
-    >| {
+    let run = |iters: u64, send: Sender| {
         let per_task = iters.div_ceil(TASKS);
         let elapsed = rt.block_on(async {
             let start = Instant::now();
@@ -67,59 +80,26 @@ fn main() {
         });
         elapsed.mul_f64(iters as f64 / (per_task * TASKS) as f64)
     };
-    {
-        let (plain, url, secret) = (plain.clone(), url.clone(), token.secret().to_owned());
-        let send: Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, u16> + Send + Sync> =
-            Arc::new(move || {
-                let request = plain.get(&url).bearer_auth(&secret);
-                Box::pin(async move {
-                    request
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
-                })
-            });
-        group.bench_function("plain_bearer_auth", |b| {
-            b.iter_custom(|iters| run(iters, send.clone()))
-        });
-    }
-    {
+    let secret = token.secret().to_owned();
+    let cases: [(&str, Sender); 3] = [
+        ("plain_bearer_auth", {
+            let (plain, url, secret) = (plain.clone(), url.clone(), secret.clone());
+            sender(move || plain.get(&url).bearer_auth(&secret).send())
+        }),
         // reqwest-middleware's own cost: the same chain type, no middleware,
         // the header set by hand.
-        let bare = Arc::new(reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build());
-        let (url, secret) = (url.clone(), token.secret().to_owned());
-        let send: Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, u16> + Send + Sync> =
-            Arc::new(move || {
-                let request = bare.get(&url).bearer_auth(&secret);
-                Box::pin(async move {
-                    request
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
-                })
-            });
-        group.bench_function("bare_chain_bearer_auth", |b| {
-            b.iter_custom(|iters| run(iters, send.clone()))
-        });
-    }
-    {
-        let (client, url) = (with_middleware.clone(), url.clone());
-        let send: Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, u16> + Send + Sync> =
-            Arc::new(move || {
-                let request = client.get(&url);
-                Box::pin(async move {
-                    request
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
-                })
-            });
-        group.bench_function("oauth_middleware", |b| {
-            b.iter_custom(|iters| run(iters, send.clone()))
-        });
+        ("bare_chain_bearer_auth", {
+            let bare = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
+            let (url, secret) = (url.clone(), secret.clone());
+            sender(move || bare.get(&url).bearer_auth(&secret).send())
+        }),
+        ("oauth_middleware", {
+            let (client, url) = (with_middleware.clone(), url.clone());
+            sender(move || client.get(&url).send())
+        }),
+    ];
+    for (name, send) in cases {
+        group.bench_function(name, |b| b.iter_custom(|iters| run(iters, send.clone())));
     }
     group.finish();
     c.final_summary();
