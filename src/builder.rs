@@ -28,10 +28,6 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 /// The most keys (audience and scope pairs) cached at once, by default.
 pub const DEFAULT_MAX_KEYS: usize = 10_000;
 
-/// The leeway never exceeds this fraction (1/10) of a token's lifetime, so a
-/// 2-second token is used for 1.8 s rather than never.
-const LEEWAY_MAX_FRACTION: u32 = 10;
-
 /// Configures an [`OAuthMiddleware`]; made by [`OAuthMiddleware::builder`].
 ///
 /// ```
@@ -82,13 +78,7 @@ impl OAuthMiddlewareBuilder {
             audience: None,
             resource: None,
             cache: CacheConfig {
-                lifetimes: Lifetimes {
-                    leeway: DEFAULT_LEEWAY,
-                    leeway_max_fraction: LEEWAY_MAX_FRACTION,
-                    default_lifetime: DEFAULT_LIFETIME,
-                    max_lifetime: DEFAULT_MAX_LIFETIME,
-                    refresh_ahead: RefreshAhead::default(),
-                },
+                lifetimes: Lifetimes::default(),
                 retry: RetryPolicy::default(),
                 cooldown: DEFAULT_COOLDOWN,
                 max_keys: DEFAULT_MAX_KEYS,
@@ -243,12 +233,12 @@ impl OAuthMiddlewareBuilder {
                 "token lifetimes must be longer than zero".into(),
             ));
         }
-        if let RefreshAhead::Fraction(f) = self.cache.lifetimes.refresh_ahead {
-            if !(0.0..=1.0).contains(&f) {
-                return Err(Error::Config(format!(
-                    "refresh-ahead fraction {f} is not between 0 and 1"
-                )));
-            }
+        if let RefreshAhead::Fraction(f) = self.cache.lifetimes.refresh_ahead
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(Error::Config(format!(
+                "refresh-ahead fraction {f} is not between 0 and 1"
+            )));
         }
         if self.cache.max_keys == 0 {
             return Err(Error::Config("max_keys must be at least 1".into()));

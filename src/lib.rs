@@ -68,10 +68,21 @@
 //! [`Error::from_middleware`]; [`EndpointError`] holds what the token
 //! endpoint said (status, `error`, `error_description`, `message`).
 //!
+//! # Fleet mode
+//!
+//! Many replicas of one service can share one token per key instead of
+//! fetching one each: wrap the source in a [`fleet::FleetSource`] with a
+//! shared [`fleet::TokenStore`] (Redis with the `redis` feature). One
+//! replica fetches under a lock in the store; the others read its token.
+//! See the [`fleet`] module.
+//!
 //! # Testing
 //!
 //! The `testkit` feature adds an in-process authorization server and
-//! protected API on 127.0.0.1, for tests against mock upstreams.
+//! protected API on 127.0.0.1, for tests against mock upstreams: count
+//! token requests, script failures and stalls, revoke tokens, choose the
+//! style of the API's `401`s. See the `testkit` module (with the feature
+//! on).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -85,6 +96,7 @@ mod endpoint;
 mod error;
 mod expiry;
 mod extensions;
+pub mod fleet;
 mod middleware;
 mod origin;
 mod rejection;

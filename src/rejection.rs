@@ -70,10 +70,10 @@ fn bearer_error(header: &str) -> Option<String> {
         if !in_bearer {
             continue;
         }
-        if let Some((name, value)) = param.split_once('=') {
-            if name.trim().eq_ignore_ascii_case("error") {
-                return Some(value.trim().trim_matches('"').to_owned());
-            }
+        if let Some((name, value)) = param.split_once('=')
+            && name.trim().eq_ignore_ascii_case("error")
+        {
+            return Some(value.trim().trim_matches('"').to_owned());
         }
     }
     None

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::Token;
+use crate::{DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_LIFETIME, Token};
 
 /// When a background refresh starts, ahead of expiry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +24,17 @@ impl Default for RefreshAhead {
     }
 }
 
+impl RefreshAhead {
+    /// How long into a `lifetime` the refresh starts; `None` when off.
+    fn after(self, lifetime: Duration) -> Option<Duration> {
+        match self {
+            RefreshAhead::Fraction(left) => Some(lifetime.mul_f64(1.0 - left.clamp(0.0, 1.0))),
+            RefreshAhead::Before(ahead) => Some(lifetime.saturating_sub(ahead)),
+            RefreshAhead::Off => None,
+        }
+    }
+}
+
 /// How a token's announced lifetime becomes the moments it is refreshed and
 /// stops being used.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +51,25 @@ pub(crate) struct Lifetimes {
     pub(crate) refresh_ahead: RefreshAhead,
 }
 
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            leeway: DEFAULT_LEEWAY,
+            // A 2-second token is used for 1.8 s rather than never.
+            leeway_max_fraction: 10,
+            default_lifetime: DEFAULT_LIFETIME,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            refresh_ahead: RefreshAhead::default(),
+        }
+    }
+}
+
 /// The two moments that matter for one cached token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Schedule {
     pub(crate) refresh_at: Instant,
     pub(crate) use_until: Instant,
+    pub(crate) expires_at: Instant,
 }
 
 impl Lifetimes {
@@ -55,11 +80,7 @@ impl Lifetimes {
             .min(self.max_lifetime);
         let leeway = self.leeway.min(lifetime / self.leeway_max_fraction);
         let usable = lifetime.saturating_sub(leeway);
-        let refresh_after = match self.refresh_ahead {
-            RefreshAhead::Fraction(left) => lifetime.mul_f64(1.0 - left.clamp(0.0, 1.0)),
-            RefreshAhead::Before(ahead) => lifetime.saturating_sub(ahead),
-            RefreshAhead::Off => usable,
-        };
+        let refresh_after = self.refresh_ahead.after(lifetime).unwrap_or(usable);
         let at = |after: Duration| {
             token
                 .issued_at()
@@ -69,6 +90,7 @@ impl Lifetimes {
         Schedule {
             refresh_at: at(refresh_after.min(usable)),
             use_until: at(usable),
+            expires_at: at(lifetime),
         }
     }
 }
@@ -80,6 +102,7 @@ mod tests {
     fn lifetimes(refresh_ahead: RefreshAhead) -> Lifetimes {
         Lifetimes {
             leeway: Duration::from_secs(30),
+            // A 2-second token is used for 1.8 s rather than never.
             leeway_max_fraction: 10,
             default_lifetime: Duration::from_secs(3600),
             max_lifetime: Duration::from_secs(86_400),

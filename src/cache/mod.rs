@@ -214,11 +214,11 @@ impl TokenCache {
                 .fetch_max(flight.waiters, Ordering::Relaxed);
             return Ok(Joined::Waiting(flight.done.clone()));
         }
-        if let Some((until, error)) = state.failed.as_deref() {
-            if now < *until {
-                Counters::bump(&self.counters.cooldown_rejections);
-                return Err(error.clone());
-            }
+        if let Some((until, error)) = state.failed.as_deref()
+            && now < *until
+        {
+            Counters::bump(&self.counters.cooldown_rejections);
+            return Err(error.clone());
         }
         Ok(Joined::Waiting(self.start(slot, &mut state, 1)?))
     }
@@ -315,24 +315,34 @@ impl TokenCache {
     /// Forgets the slot's token, but only if it is still generation
     /// `stale`: a newer token fetched meanwhile survives.
     pub(crate) fn invalidate_if_current(&self, slot: &Slot, stale: u64) -> bool {
-        slot.forget(Some(stale))
+        self.forget(slot, Some(stale))
     }
 
     /// Forgets the token for `key`, whatever it is.
     pub(crate) fn invalidate(&self, key: &TokenRequest) {
-        if let Some(slot) = self.existing_slot(key) {
-            if slot.forget(None) {
-                tracing::debug!(audience = key.audience(), "token invalidated");
-            }
+        if let Some(slot) = self.existing_slot(key)
+            && self.forget(&slot, None)
+        {
+            tracing::debug!(audience = key.audience(), "token invalidated");
         }
     }
 
     /// Forgets every cached token.
     pub(crate) fn invalidate_all(&self) {
-        self.default_slot.forget(None);
+        self.forget(&self.default_slot, None);
         for entry in self.slots.read().iter() {
-            entry.0.forget(None);
+            self.forget(&entry.0, None);
         }
+    }
+
+    /// Forgets the slot's token (if it is generation `stale`, when given)
+    /// and tells the source, which may share it beyond this cache.
+    fn forget(&self, slot: &Slot, stale: Option<u64>) -> bool {
+        let Some(forgotten) = slot.forget(stale) else {
+            return false;
+        };
+        self.source.forget(&slot.key, &forgotten.token);
+        true
     }
 
     /// How many keys (besides the default one) have an entry.

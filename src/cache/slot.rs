@@ -108,16 +108,17 @@ impl Slot {
     }
 
     /// Forgets the token if it is generation `stale` (or any token, for
-    /// `None`); a newer token stored meanwhile survives.
-    pub(super) fn forget(&self, stale: Option<u64>) -> bool {
-        let mut forgot = false;
+    /// `None`) and returns it; a newer token stored meanwhile survives.
+    pub(super) fn forget(&self, stale: Option<u64>) -> Option<Arc<Cached>> {
+        let mut forgot = None;
         self.current.rcu(|current| {
-            forgot = match (current, stale) {
+            let matches = match (current, stale) {
                 (Some(cached), Some(stale)) => cached.generation == stale,
                 (Some(_), None) => true,
                 (None, _) => false,
             };
-            if forgot { None } else { current.clone() }
+            forgot = if matches { current.clone() } else { None };
+            if matches { None } else { current.clone() }
         });
         forgot
     }

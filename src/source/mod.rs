@@ -57,6 +57,15 @@ pub trait TokenSource: Send + Sync + 'static {
         None
     }
 
+    /// Told that the middleware stopped trusting `token`: the API rejected
+    /// it, or the application invalidated it. A source that hands the same
+    /// token to others (a [`FleetSource`](crate::fleet::FleetSource) shares
+    /// it between processes) must not hand it out again; the default does
+    /// nothing.
+    fn forget(&self, request: &TokenRequest, token: &Token) {
+        let _ = (request, token);
+    }
+
     /// Checks the configuration without a network request. Called by
     /// [`OAuthMiddlewareBuilder::build`](crate::OAuthMiddlewareBuilder::build).
     fn check(&self) -> Result<(), Error> {
@@ -75,6 +84,10 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
         refresh_token: &'a str,
     ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
         (**self).refresh(request, refresh_token)
+    }
+
+    fn forget(&self, request: &TokenRequest, token: &Token) {
+        (**self).forget(request, token)
     }
 
     fn check(&self) -> Result<(), Error> {

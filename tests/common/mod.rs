@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod hold_first;
+pub mod redis;
 
 use std::time::Duration;
 

@@ -1,0 +1,157 @@
+//! How a token travels through a [`TokenStore`](super::TokenStore): as a
+//! small JSON object with wall-clock times, since the processes of a fleet
+//! share no monotonic clock.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use secrecy::zeroize::Zeroizing;
+use serde_json::{Map, Value};
+
+use crate::Token;
+use crate::cache::Lifetimes;
+
+/// What a reader may do with a shared token.
+pub(super) enum Freshness {
+    /// Use it.
+    Fresh(Token),
+    /// Use it, but it is due for renewal: whoever can take the lock renews.
+    Renewing(Token),
+    /// Nothing usable: absent, expired, or unreadable.
+    Unusable,
+}
+
+/// A token, encoded for the store, and how long the store should keep it.
+pub(super) struct Encoded {
+    pub(super) value: Zeroizing<String>,
+    pub(super) ttl: Duration,
+}
+
+/// Encodes `token` with the moments its schedule gives; `None` if it is
+/// already past use.
+pub(super) fn encode(token: &Token, lifetimes: &Lifetimes) -> Option<Encoded> {
+    let schedule = lifetimes.schedule(token);
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let ttl = schedule.use_until.checked_duration_since(now)?;
+    let at = |instant: Instant| unix_ms(wall + instant.saturating_duration_since(now));
+    let mut value = Zeroizing::new(String::with_capacity(token.secret().len() + 128));
+    value.push_str("{\"access_token\":");
+    value.push_str(&Zeroizing::new(json_string(token.secret())));
+    for (name, instant) in [
+        ("refresh_at_ms", schedule.refresh_at),
+        ("use_until_ms", schedule.use_until),
+        ("expires_at_ms", schedule.expires_at),
+    ] {
+        value.push_str(&format!(",\"{name}\":{}", at(instant)));
+    }
+    if let Some(scope) = token.scope() {
+        value.push_str(",\"scope\":");
+        value.push_str(&json_string(scope));
+    }
+    value.push('}');
+    Some(Encoded { value, ttl })
+}
+
+/// Reads a stored value at wall-clock `now`.
+pub(super) fn decode(value: String, now: SystemTime) -> Freshness {
+    let value = Zeroizing::new(value);
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&value) else {
+        return Freshness::Unusable;
+    };
+    let now_ms = unix_ms(now);
+    let (Some(refresh_at), Some(use_until), Some(expires_at)) = (
+        millis(&fields, "refresh_at_ms"),
+        millis(&fields, "use_until_ms"),
+        millis(&fields, "expires_at_ms"),
+    ) else {
+        return Freshness::Unusable;
+    };
+    let Some(Value::String(secret)) = fields.remove("access_token") else {
+        return Freshness::Unusable;
+    };
+    if now_ms >= use_until {
+        return Freshness::Unusable;
+    }
+    let Ok(mut token) = Token::bearer(secret) else {
+        return Freshness::Unusable;
+    };
+    token = token.with_expires_at(UNIX_EPOCH + Duration::from_millis(expires_at), Some(now));
+    if let Some(Value::String(scope)) = fields.remove("scope") {
+        token = token.with_scope(scope);
+    }
+    if now_ms < refresh_at {
+        Freshness::Fresh(token)
+    } else {
+        Freshness::Renewing(token)
+    }
+}
+
+fn millis(fields: &Map<String, Value>, name: &str) -> Option<u64> {
+    fields.get(name)?.as_u64()
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+fn json_string(text: &str) -> String {
+    // Serialising a string cannot fail; the fallback keeps this total.
+    serde_json::to_string(text).unwrap_or_else(|_| String::from("\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifetimes() -> Lifetimes {
+        Lifetimes::default()
+    }
+
+    #[test]
+    fn a_token_comes_back_with_its_secret_scope_and_lifetime() {
+        let token = Token::bearer("tok\"en")
+            .map(|t| {
+                t.with_expires_in(Duration::from_secs(100))
+                    .with_scope("a b")
+            })
+            .ok();
+        let encoded = token.as_ref().and_then(|t| encode(t, &lifetimes()));
+        let encoded = encoded.map(|e| (e.value.to_string(), e.ttl));
+        let Some((value, ttl)) = encoded else {
+            panic!("a fresh token encodes")
+        };
+        assert!(ttl <= Duration::from_secs(90) && ttl > Duration::from_secs(89));
+        let Freshness::Fresh(back) = decode(value, SystemTime::now()) else {
+            panic!("read back fresh")
+        };
+        assert_eq!(back.secret(), "tok\"en");
+        assert_eq!(back.scope(), Some("a b"));
+        let left = back.expires_in().unwrap_or_default();
+        assert!(left > Duration::from_secs(98) && left <= Duration::from_secs(100));
+    }
+
+    #[test]
+    fn past_its_refresh_moment_it_is_renewing_and_past_use_unusable() {
+        let token = Token::bearer("t").map(|t| t.with_expires_in(Duration::from_secs(100)));
+        let Some(encoded) = token.ok().and_then(|t| encode(&t, &lifetimes())) else {
+            panic!("encodes")
+        };
+        let later = |secs| SystemTime::now() + Duration::from_secs(secs);
+        let value = encoded.value.to_string();
+        assert!(matches!(
+            decode(value.clone(), later(85)),
+            Freshness::Renewing(_)
+        ));
+        assert!(matches!(decode(value, later(95)), Freshness::Unusable));
+    }
+
+    #[test]
+    fn garbage_and_foreign_values_are_unusable() {
+        for value in ["", "null", "{}", "{\"access_token\":1}", "[1,2]"] {
+            assert!(matches!(
+                decode(value.into(), SystemTime::now()),
+                Freshness::Unusable
+            ));
+        }
+    }
+}

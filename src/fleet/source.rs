@@ -1,0 +1,278 @@
+//! [`FleetSource`]: a token source whose tokens the whole fleet shares.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+
+use super::record::{self, Freshness};
+use super::{StoreError, TokenStore};
+use crate::cache::Lifetimes;
+use crate::{BoxFuture, DEFAULT_TIMEOUT, Error, RefreshAhead, Token, TokenRequest, TokenSource};
+
+/// How long a fetching process holds the fleet's lock by default: the token
+/// endpoint's default timeout, and a margin.
+pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(DEFAULT_TIMEOUT.as_secs() + 5);
+
+/// How often a process that waits for another's fetch first looks again.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Waiting processes look again at most this far apart.
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Wraps a [`TokenSource`] so that every process of a fleet uses the same
+/// token per key, and only one of them fetches it.
+///
+/// A fetch first reads the shared [`TokenStore`]. A usable token there is
+/// used as is. Otherwise the process takes the store's lock for the key,
+/// runs the wrapped source and publishes the result; the others poll the
+/// store until it appears (or the lock expires, and one of them takes
+/// over). A token in its last fifth (see [`refresh_ahead`](Self::refresh_ahead))
+/// is still used while whichever process takes the lock renews it, so the
+/// fleet renews ahead of expiry with one token request, not one per process.
+///
+/// When the API rejects a shared token, the process that saw the `401`
+/// never takes that token from the store again: it fetches a new one and
+/// publishes it, and the other processes, on their own `401`, pick that
+/// one up without a token request of their own.
+///
+/// The store failing never fails a request: the process logs a warning
+/// and fetches for itself. Refresh tokens are not shared; each renewal
+/// runs the wrapped source's grant.
+///
+/// ```no_run
+/// # #[cfg(feature = "redis")]
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use reqwest_oauth::fleet::{FleetSource, RedisStore};
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
+///
+/// let store = RedisStore::connect("redis://redis.internal:6379").await?;
+/// let grant = ClientCredentials::new("https://auth.example.com/oauth/token", "id", "secret");
+/// // The namespace names this client: processes that share it share tokens.
+/// let oauth = OAuthMiddleware::new(FleetSource::new("billing-api", grant, store));
+/// # Ok(()) }
+/// ```
+pub struct FleetSource<S> {
+    inner: S,
+    store: Box<dyn TokenStore>,
+    namespace: String,
+    lifetimes: Lifetimes,
+    lock_ttl: Duration,
+    poll_interval: Duration,
+    /// Per store key, the fingerprint of the token this process was last
+    /// told to forget, so it is never taken from the store again.
+    forgotten: Mutex<HashMap<String, u64>>,
+    /// Keyed at random per instance: fingerprints are useless outside it.
+    fingerprints: RandomState,
+    /// Tells this process's lock acquisitions apart from everyone else's.
+    owner: String,
+    locks_taken: AtomicU64,
+}
+
+impl<S: TokenSource> FleetSource<S> {
+    /// Shares the tokens of `source` through `store` among every process
+    /// that uses the same `namespace`. The namespace must differ for each
+    /// client identity (token endpoint, client ID, grant settings): two
+    /// sources with the same namespace hand each other their tokens.
+    pub fn new(namespace: impl Into<String>, source: S, store: impl TokenStore) -> Self {
+        let fingerprints = RandomState::new();
+        let nonce = fingerprints.hash_one(SystemTime::now());
+        FleetSource {
+            inner: source,
+            store: Box::new(store),
+            namespace: namespace.into(),
+            lifetimes: Lifetimes::default(),
+            lock_ttl: DEFAULT_LOCK_TTL,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            forgotten: Mutex::new(HashMap::new()),
+            fingerprints,
+            owner: format!("{}-{nonce:016x}", std::process::id()),
+            locks_taken: AtomicU64::new(0),
+        }
+    }
+
+    /// When the fleet renews a shared token (default: in its last 20 %).
+    /// Keep it at or before the middleware's own
+    /// [`refresh_ahead`](crate::OAuthMiddlewareBuilder::refresh_ahead), so
+    /// a process that asks early for a new token gets one.
+    pub fn refresh_ahead(mut self, refresh_ahead: RefreshAhead) -> Self {
+        self.lifetimes.refresh_ahead = refresh_ahead;
+        self
+    }
+
+    /// The lifetime assumed for a token that comes without one (default
+    /// [`DEFAULT_LIFETIME`](crate::DEFAULT_LIFETIME)).
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.default_lifetime = lifetime;
+        self
+    }
+
+    /// How long the fetching process holds the lock (default
+    /// [`DEFAULT_LOCK_TTL`]). Make it longer than a token request can take;
+    /// it is also the longest a waiting process waits before it takes over
+    /// from a process that died mid-fetch.
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// How soon a waiting process first looks for the token again (default
+    /// [`DEFAULT_POLL_INTERVAL`]); it doubles up to half a second.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    fn store_key(&self, request: &TokenRequest) -> String {
+        let parts = [request.audience(), request.scope(), request.resource()];
+        let parts = serde_json::to_string(&parts).unwrap_or_default();
+        format!("reqwest-oauth:v1:{}:{parts}", self.namespace)
+    }
+
+    fn fingerprint(&self, token: &Token) -> u64 {
+        self.fingerprints.hash_one(token.secret())
+    }
+
+    /// Reads the key's shared token; one this process was told to forget
+    /// counts as absent.
+    async fn read(&self, key: &str) -> Result<Freshness, StoreError> {
+        let Some(value) = self.store.get(key).await? else {
+            return Ok(Freshness::Unusable);
+        };
+        let found = record::decode(value, SystemTime::now());
+        let token = match &found {
+            Freshness::Fresh(token) | Freshness::Renewing(token) => token,
+            Freshness::Unusable => return Ok(found),
+        };
+        let fingerprint = self.fingerprint(token);
+        let mut forgotten = self.forgotten.lock();
+        if forgotten.get(key) == Some(&fingerprint) {
+            return Ok(Freshness::Unusable);
+        }
+        forgotten.remove(key);
+        Ok(found)
+    }
+
+    async fn shared_or_fetched(&self, request: &TokenRequest, key: &str) -> Result<Token, Error> {
+        let lock = format!("{key}:lock");
+        let owner = format!(
+            "{}-{}",
+            self.owner,
+            self.locks_taken.fetch_add(1, Ordering::Relaxed)
+        );
+        let give_up = tokio::time::Instant::now() + self.lock_ttl + MAX_POLL_INTERVAL;
+        let mut interval = self.poll_interval;
+        loop {
+            let stale = match self.read(key).await {
+                Ok(Freshness::Fresh(token)) => {
+                    tracing::debug!(audience = request.audience(), "token taken from the fleet");
+                    return Ok(token);
+                }
+                Ok(Freshness::Renewing(token)) => Some(token),
+                Ok(Freshness::Unusable) => None,
+                Err(error) => return self.alone(request, &error).await,
+            };
+            match self.store.try_lock(&lock, &owner, self.lock_ttl).await {
+                Ok(true) => return self.fetch_locked(request, key, &lock, &owner, stale).await,
+                Ok(false) => {
+                    // Another process is renewing; this one is still good.
+                    if let Some(token) = stale {
+                        return Ok(token);
+                    }
+                }
+                Err(error) => return self.alone(request, &error).await,
+            }
+            if tokio::time::Instant::now() >= give_up {
+                tracing::warn!(
+                    audience = request.audience(),
+                    "the fleet's token lock outlived its time to live; fetching alone"
+                );
+                return self.inner.fetch(request).await;
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 2).min(MAX_POLL_INTERVAL);
+        }
+    }
+
+    /// Holding the lock: fetches, publishes and releases it. Reads once
+    /// more first, since the previous holder may have published just before
+    /// letting go.
+    async fn fetch_locked(
+        &self,
+        request: &TokenRequest,
+        key: &str,
+        lock: &str,
+        owner: &str,
+        stale: Option<Token>,
+    ) -> Result<Token, Error> {
+        let result = match (self.read(key).await, stale) {
+            (Ok(Freshness::Fresh(token)), _) => Ok(token),
+            _ => self.fetch_and_publish(request, key).await,
+        };
+        if let Err(error) = self.store.unlock(lock, owner).await {
+            tracing::warn!(%error, "could not release the fleet's token lock; it expires on its own");
+        }
+        result
+    }
+
+    async fn fetch_and_publish(&self, request: &TokenRequest, key: &str) -> Result<Token, Error> {
+        let token = self.inner.fetch(request).await?;
+        let Some(encoded) = record::encode(&token, &self.lifetimes) else {
+            return Ok(token);
+        };
+        match self.store.put(key, &encoded.value, encoded.ttl).await {
+            Ok(()) => {
+                self.forgotten.lock().remove(key);
+                tracing::info!(
+                    audience = request.audience(),
+                    "token fetched and shared with the fleet"
+                );
+            }
+            Err(error) => tracing::warn!(%error, "could not share the token with the fleet"),
+        }
+        Ok(token)
+    }
+
+    /// The store failed: this process fetches for itself.
+    async fn alone(&self, request: &TokenRequest, error: &StoreError) -> Result<Token, Error> {
+        tracing::warn!(%error, audience = request.audience(), "fleet token store unavailable; fetching alone");
+        self.inner.fetch(request).await
+    }
+}
+
+impl<S: TokenSource> TokenSource for FleetSource<S> {
+    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
+        Box::pin(async move {
+            let key = self.store_key(request);
+            self.shared_or_fetched(request, &key).await
+        })
+    }
+
+    fn forget(&self, request: &TokenRequest, token: &Token) {
+        let fingerprint = self.fingerprint(token);
+        self.forgotten
+            .lock()
+            .insert(self.store_key(request), fingerprint);
+        self.inner.forget(request, token);
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.namespace.is_empty() {
+            return Err(Error::Config("a fleet needs a non-empty namespace".into()));
+        }
+        self.inner.check()
+    }
+}
+
+impl<S> fmt::Debug for FleetSource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetSource")
+            .field("namespace", &self.namespace)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,135 @@
+//! Fleet mode through the in-process store, and what happens when a store
+//! fails or a replica dies holding the lock.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fleet::{self, replica};
+use common::within_timeout;
+use reqwest_oauth::BoxFuture;
+use reqwest_oauth::OAuthMiddleware;
+use reqwest_oauth::fleet::{FleetSource, MemoryStore, StoreError, TokenStore};
+
+#[tokio::test]
+async fn replicas_share_one_token() {
+    within_timeout(fleet::replicas_share_one_token(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_replaced_once_for_the_fleet() {
+    within_timeout(fleet::a_rejected_token_is_replaced_once_for_the_fleet(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_due_token_is_renewed_once_for_the_fleet() {
+    within_timeout(fleet::a_due_token_is_renewed_once_for_the_fleet(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn namespaces_and_audiences_stay_apart() {
+    within_timeout(fleet::namespaces_and_audiences_stay_apart(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+/// A store whose every command fails, as an unreachable Redis does.
+#[derive(Clone)]
+struct BrokenStore;
+
+fn broken<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, StoreError>> {
+    Box::pin(async { Err(StoreError::new("connection refused")) })
+}
+
+impl TokenStore for BrokenStore {
+    fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+        broken()
+    }
+    fn put<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        broken()
+    }
+    fn try_lock<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        broken()
+    }
+    fn unlock<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        broken()
+    }
+}
+
+#[tokio::test]
+async fn a_broken_store_costs_no_request_each_replica_fetches_alone() {
+    within_timeout(async {
+        let (auth, api) = common::servers().await;
+        let clients: Vec<_> = (0..3)
+            .map(|_| replica(&auth, "orders", BrokenStore).1)
+            .collect();
+        fleet::every_request_succeeds(&api, &clients).await;
+        fleet::every_request_succeeds(&api, &clients).await;
+        assert_eq!(auth.token_requests(), 3, "one per replica, cached locally");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lock_left_by_a_dead_replica_is_waited_out_then_taken_over() {
+    within_timeout(async {
+        let (auth, api) = common::servers().await;
+        let store = MemoryStore::new();
+        let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+        let ttl = Duration::from_millis(400);
+        assert!(
+            store
+                .try_lock(lock, "dead-replica", ttl)
+                .await
+                .expect("locks")
+        );
+
+        let source = FleetSource::new("orders", common::grant(&auth), store.clone()).lock_ttl(ttl);
+        let client = common::client(&OAuthMiddleware::new(source));
+        let request = tokio::spawn(client.get(api.url("/orders")).send());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(auth.token_requests(), 0, "the live lock is respected");
+
+        let response = request.await.expect("joins").expect("request completes");
+        common::echo(response).await;
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_replica_waits_for_the_one_fetching_instead_of_fetching_too() {
+    within_timeout(async {
+        let (auth, api) = common::servers().await;
+        auth.set_delay(Duration::from_millis(300));
+        let store = MemoryStore::new();
+        let (_, first) = replica(&auth, "orders", store.clone());
+        let (_, second) = replica(&auth, "orders", store);
+        let slow = tokio::spawn(first.get(api.url("/a")).send());
+        while auth.token_requests() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waited = second.get(api.url("/b")).send().await.expect("completes");
+        common::echo(waited).await;
+        common::echo(slow.await.expect("joins").expect("completes")).await;
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
