@@ -1,6 +1,7 @@
 //! No secret reaches a tracing event at any level, from this crate or from
 //! the HTTP stack under it (`log` records included), through a whole flow:
-//! fetch, refusal, expired-token replay. One test in its own binary, since
+//! fetch, refusal, expired-token replay, and the same through a fleet
+//! store (Redis when installed, with its client's own logs). One test in its own binary, since
 //! it installs the process-wide subscriber.
 
 mod common;
@@ -8,8 +9,10 @@ mod common;
 use std::io::Write;
 use std::sync::Arc;
 
+use common::fleet::replica;
 use common::{CLIENT_ID, CLIENT_SECRET, client, echo, within_timeout};
 use parking_lot::Mutex;
+use reqwest_oauth::fleet::MemoryStore;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
 use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
 use serde_json::json;
@@ -62,6 +65,7 @@ async fn no_secret_or_token_appears_in_trace_output() {
         auth.fail_with(401, json!({"error": "invalid_client"}));
         oauth.invalidate_all();
         client.get(api.url("/")).send().await.expect_err("refused");
+        issued.extend(fleet_flow().await);
         issued
     })
     .await;
@@ -86,6 +90,8 @@ async fn no_secret_or_token_appears_in_trace_output() {
         "outcome=\"error\"}",
         "token fetch failed",
         "replaying the request",
+        "token fetched and shared with the fleet",
+        "token taken from the fleet",
     ] {
         assert!(
             output.contains(expected),
@@ -102,4 +108,33 @@ async fn no_secret_or_token_appears_in_trace_output() {
             "{secret:?} appeared in trace output"
         );
     }
+}
+
+/// Two fleet replicas: a shared fetch, a rejection, a shared replacement.
+/// Returns the tokens issued.
+async fn fleet_flow() -> Vec<String> {
+    let redis = common::redis::RedisServer::start().await;
+    let (auth, api) = common::servers().await;
+    let replicas: Vec<_> = match &redis {
+        Some(redis) => {
+            let store = redis.store().await;
+            (0..2).map(|_| replica(&auth, "redaction", store.clone()).0).collect()
+        }
+        None => {
+            let store = MemoryStore::new();
+            (0..2).map(|_| replica(&auth, "redaction", store.clone()).0).collect()
+        }
+    };
+    let mut issued = Vec::new();
+    for round in 0..2 {
+        for oauth in &replicas {
+            echo(client(oauth).get(api.url("/")).send().await.expect("call")).await;
+        }
+        issued.push(replicas[0].token(None).await.expect("token").secret().to_owned());
+        if round == 0 {
+            auth.revoke_all();
+        }
+    }
+    assert_eq!(auth.token_requests(), 2, "the fleet shared both tokens");
+    issued
 }
