@@ -329,9 +329,15 @@ impl TokenEndpoint {
                 }
                 Err(error) => Err(Error::transport(error)),
             };
+            let (elapsed, outcome) = (
+                issued_at.elapsed(),
+                if result.is_ok() { "token" } else { "error" },
+            );
             let span = tracing::Span::current();
-            span.record("duration_ms", issued_at.elapsed().as_millis() as u64);
-            span.record("outcome", if result.is_ok() { "token" } else { "error" });
+            span.record("duration_ms", elapsed.as_millis() as u64);
+            span.record("outcome", outcome);
+            #[cfg(feature = "metrics")]
+            crate::metrics::token_request(url.host_str(), grant_type, outcome, elapsed);
             tracing::debug!("token endpoint answered");
             result
         };

@@ -59,7 +59,8 @@
 //! ([`RefreshAhead`]); failed token requests are retried
 //! ([`RetryPolicy`]); after a failure, a short cooldown answers with the
 //! same error instead of storming the endpoint; [`OAuthMiddleware::stats`]
-//! counts it all.
+//! counts it all, and with the `metrics` feature `Stats::record_metrics`
+//! hands the counts to any `metrics` exporter.
 //!
 //! # Errors
 //!
@@ -97,6 +98,9 @@ mod error;
 mod expiry;
 mod extensions;
 pub mod fleet;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod middleware;
 mod origin;
 mod rejection;

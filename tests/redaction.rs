@@ -118,11 +118,15 @@ async fn fleet_flow() -> Vec<String> {
     let replicas: Vec<_> = match &redis {
         Some(redis) => {
             let store = redis.store().await;
-            (0..2).map(|_| replica(&auth, "redaction", store.clone()).0).collect()
+            (0..2)
+                .map(|_| replica(&auth, "redaction", store.clone()).0)
+                .collect()
         }
         None => {
             let store = MemoryStore::new();
-            (0..2).map(|_| replica(&auth, "redaction", store.clone()).0).collect()
+            (0..2)
+                .map(|_| replica(&auth, "redaction", store.clone()).0)
+                .collect()
         }
     };
     let mut issued = Vec::new();
@@ -130,7 +134,14 @@ async fn fleet_flow() -> Vec<String> {
         for oauth in &replicas {
             echo(client(oauth).get(api.url("/")).send().await.expect("call")).await;
         }
-        issued.push(replicas[0].token(None).await.expect("token").secret().to_owned());
+        issued.push(
+            replicas[0]
+                .token(None)
+                .await
+                .expect("token")
+                .secret()
+                .to_owned(),
+        );
         if round == 0 {
             auth.revoke_all();
         }
