@@ -117,3 +117,19 @@ async fn a_discovered_plain_http_token_endpoint_off_loopback_is_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_testkit_auth_server_is_discoverable_from_its_issuer() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(ClientCredentials::discover(
+            auth.issuer(),
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ));
+        let client = common::client(&oauth);
+        common::echo(client.get(api.url("/")).send().await.expect("sent")).await;
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}

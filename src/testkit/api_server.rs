@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AuthServer;
+use super::issued::IssuedTokens;
 use super::serve::{Running, serve};
-use super::store::TokenStore;
 
 /// How the API answers a request whose token is expired or unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,12 +39,12 @@ pub struct ApiServer {
 /// Configures an [`ApiServer`].
 #[must_use]
 pub struct ApiServerBuilder {
-    tokens: Arc<TokenStore>,
+    tokens: Arc<IssuedTokens>,
     style: RejectionStyle,
 }
 
 struct ApiState {
-    tokens: Arc<TokenStore>,
+    tokens: Arc<IssuedTokens>,
     style: RejectionStyle,
     reject_all: AtomicBool,
     requests: AtomicU64,

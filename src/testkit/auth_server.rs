@@ -14,11 +14,13 @@ use base64::Engine;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+use super::issued::IssuedTokens;
 use super::serve::{Running, serve};
-use super::store::TokenStore;
 
 /// The path of the token endpoint.
 const TOKEN_PATH: &str = "/oauth/token";
+const OIDC_PATH: &str = "/.well-known/openid-configuration";
+const RFC8414_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// A running mock authorization server. Dropping it stops it.
 pub struct AuthServer {
@@ -105,7 +107,7 @@ pub struct RecordedTokenRequest {
 }
 
 pub(super) struct AuthState {
-    pub(super) tokens: Arc<TokenStore>,
+    pub(super) tokens: Arc<IssuedTokens>,
     clients: HashMap<String, Option<String>>,
     users: HashMap<String, String>,
     lifetime: Mutex<Duration>,
@@ -156,7 +158,7 @@ impl AuthServerBuilder {
     /// Starts the server on a free port of 127.0.0.1.
     pub async fn start(self) -> std::io::Result<AuthServer> {
         let state = Arc::new(AuthState {
-            tokens: Arc::new(TokenStore::default()),
+            tokens: Arc::new(IssuedTokens::default()),
             clients: self.clients,
             users: self.users,
             lifetime: Mutex::new(self.lifetime.unwrap_or(Duration::from_secs(3600))),
@@ -171,6 +173,8 @@ impl AuthServerBuilder {
         });
         let router = axum::Router::new()
             .route(TOKEN_PATH, axum::routing::post(token))
+            .route(OIDC_PATH, axum::routing::get(metadata))
+            .route(RFC8414_PATH, axum::routing::get(metadata))
             .with_state(state.clone());
         Ok(AuthServer {
             running: serve(router).await?,
@@ -188,6 +192,12 @@ impl AuthServer {
     /// The token endpoint URL.
     pub fn token_url(&self) -> String {
         format!("http://{}{TOKEN_PATH}", self.running.addr)
+    }
+
+    /// The issuer URL: its OpenID Connect and RFC 8414 metadata name the
+    /// token endpoint, for the `discover` constructors.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.running.addr)
     }
 
     /// How many token requests arrived, answered or not.
@@ -257,6 +267,22 @@ impl AuthServer {
     pub(super) fn state(&self) -> &Arc<AuthState> {
         &self.state
     }
+}
+
+/// Issuer metadata (OpenID Connect discovery 1.0, RFC 8414), naming the
+/// token endpoint on the address the client used.
+async fn metadata(headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    axum::Json(json!({
+        "issuer": format!("http://{host}"),
+        "token_endpoint": format!("http://{host}{TOKEN_PATH}"),
+        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    }))
+    .into_response()
 }
 
 async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -30,8 +30,8 @@
 
 mod api_server;
 mod auth_server;
+mod issued;
 mod serve;
-mod store;
 
 pub use api_server::{ApiServer, ApiServerBuilder, RejectionStyle};
 pub use auth_server::{AuthServer, AuthServerBuilder, Fault, RecordedTokenRequest, RefreshTokens};

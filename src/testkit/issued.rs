@@ -16,13 +16,13 @@ pub(super) struct Issued {
 }
 
 #[derive(Default)]
-pub(super) struct TokenStore {
+pub(super) struct IssuedTokens {
     issued: Mutex<HashMap<String, Issued>>,
     next_id: AtomicU64,
     minted: AtomicU64,
 }
 
-impl TokenStore {
+impl IssuedTokens {
     /// A fresh, unguessable value that is not an access token.
     pub(super) fn mint(&self, prefix: &str) -> String {
         let id = self.minted.fetch_add(1, Ordering::Relaxed) + 1;
