@@ -26,6 +26,14 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 const USER_AGENT_VALUE: &str = concat!("reqwest-oauth/", env!("CARGO_PKG_VERSION"));
 
 /// How the token request's parameters are encoded in its body.
+///
+/// ```
+/// use reqwest_oauth::{BodyFormat, ClientCredentials};
+///
+/// // Auth0-style endpoints take JSON; RFC 6749 says form (the default).
+/// let grant = ClientCredentials::new("https://tenant.auth0.com/oauth/token", "id", "secret")
+///     .body_format(BodyFormat::Json);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum BodyFormat {
@@ -40,6 +48,14 @@ pub enum BodyFormat {
 ///
 /// A client without a secret (a public client) always sends only its
 /// `client_id` in the body, whichever style is chosen.
+///
+/// ```
+/// use reqwest_oauth::{ClientAuth, ClientCredentials};
+///
+/// // `client_id` and `client_secret` in the body instead of a Basic header.
+/// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret")
+///     .client_auth(ClientAuth::Body);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ClientAuth {

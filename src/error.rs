@@ -158,6 +158,17 @@ impl Error {
 }
 
 /// An RFC 6749 section 5.2 error code, as sent in the `error` field.
+///
+/// ```
+/// use reqwest_oauth::{Error, ErrorCode};
+///
+/// fn needs_new_credentials(error: &Error) -> bool {
+///     matches!(
+///         error,
+///         Error::TokenEndpoint(e) if e.code() == Some(&ErrorCode::InvalidClient)
+///     )
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -217,6 +228,23 @@ impl fmt::Display for ErrorCode {
 /// `error_uri`, the non-standard `message` field some servers send instead,
 /// and, when the body was not a JSON error object, a short printable snippet
 /// of it.
+///
+/// ```no_run
+/// use reqwest_oauth::Error;
+///
+/// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) {
+/// if let Err(error) = client.get("https://api.example.com/things").send().await {
+///     if let Some(Error::TokenEndpoint(refused)) = Error::from_middleware(&error) {
+///         eprintln!(
+///             "token endpoint said {}: {:?} {:?}",
+///             refused.status(),
+///             refused.code(),
+///             refused.description().or(refused.message()),
+///         );
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointError {
     pub(crate) status: StatusCode,

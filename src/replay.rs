@@ -11,6 +11,17 @@ use reqwest::{Request, Url};
 /// A `401` means the server did not act on the request, so by default every
 /// method is replayed once. A request whose body is a stream (it cannot be
 /// cloned) is never replayed.
+///
+/// ```
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware, ReplayPolicy};
+///
+/// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret");
+/// // Replay GET, PUT, DELETE …; hand a rejected POST back to the caller.
+/// let oauth = OAuthMiddleware::builder(grant)
+///     .replay(ReplayPolicy::IdempotentOnly)
+///     .build()?;
+/// # Ok::<(), reqwest_oauth::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ReplayPolicy {

@@ -5,6 +5,18 @@ use std::time::{Duration, Instant};
 use crate::{DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_LIFETIME, Token};
 
 /// When a background refresh starts, ahead of expiry.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware, RefreshAhead};
+///
+/// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret");
+/// // Renew five minutes before expiry instead of in the last 20 %.
+/// let oauth = OAuthMiddleware::builder(grant)
+///     .refresh_ahead(RefreshAhead::Before(Duration::from_secs(300)))
+///     .build()?;
+/// # Ok::<(), reqwest_oauth::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum RefreshAhead {

@@ -8,6 +8,13 @@ use super::{BoxFuture, TokenSource};
 use crate::{Error, Token, TokenRequest};
 
 /// A token source built by [`source_fn`].
+///
+/// ```
+/// use reqwest_oauth::{OAuthMiddleware, Token, source_fn};
+///
+/// let source = source_fn(|_request| async { Token::bearer("from-a-vault") });
+/// let oauth = OAuthMiddleware::new(source);
+/// ```
 pub struct FnSource<F>(F);
 
 /// Makes a [`TokenSource`] from an async closure that receives the

@@ -15,6 +15,20 @@ use super::issued::IssuedTokens;
 use super::serve::{Running, serve};
 
 /// How the API answers a request whose token is expired or unknown.
+///
+/// ```
+/// use reqwest_oauth::testkit::{ApiServer, AuthServer, RejectionStyle};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let auth = AuthServer::builder().client("id", "secret").start().await?;
+/// // Like APIs that answer `401 {"message": "Token expired."}`.
+/// let api = ApiServer::builder(&auth)
+///     .rejection_style(RejectionStyle::JsonBody)
+///     .start()
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum RejectionStyle {

@@ -39,6 +39,21 @@ pub struct AuthServerBuilder {
 }
 
 /// Whether the password grant also issues refresh tokens, and how.
+///
+/// ```
+/// use reqwest_oauth::testkit::{AuthServer, RefreshTokens};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let auth = AuthServer::builder()
+///     .client("app", "secret")
+///     .user("alice", "password")
+///     .refresh_tokens(RefreshTokens::Rotating)
+///     .start()
+///     .await?;
+/// assert_eq!(auth.grant_requests("refresh_token"), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum RefreshTokens {
@@ -62,6 +77,22 @@ struct RefreshGrant {
 
 /// Something that goes wrong with one token request, for tests of how a
 /// client copes.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest_oauth::testkit::{AuthServer, Fault};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let auth = AuthServer::builder().client("id", "secret").start().await?;
+/// // The next three token requests: a 503, a stall, a non-JSON 200; then normal.
+/// auth.push_faults([
+///     Fault::status(503, serde_json::json!({"error": "temporarily_unavailable"})),
+///     Fault::Stall(Duration::from_secs(5)),
+///     Fault::Garbage,
+/// ]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Fault {
@@ -94,6 +125,21 @@ impl Fault {
 
 /// One token request as the server received it, for assertions on the wire
 /// format.
+///
+/// ```
+/// use reqwest_oauth::testkit::AuthServer;
+/// use reqwest_oauth::{ClientAuth, ClientCredentials, OAuthMiddleware};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = AuthServer::builder().client("id", "secret").start().await?;
+/// let grant = ClientCredentials::new(auth.token_url(), "id", "secret").client_auth(ClientAuth::Body);
+/// OAuthMiddleware::new(grant).token(None).await?;
+/// let sent = auth.last_request().expect("one request");
+/// assert_eq!(sent.params.get("client_id").map(String::as_str), Some("id"));
+/// assert!(sent.basic.is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RecordedTokenRequest {
     /// The `Content-Type` header.
