@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Stats {
     /// Token fetches started (each may make several token requests).
     pub fetches: u64,
-    /// HTTP token requests made, retries included.
+    /// Calls to the token source, retries included: HTTP token requests
+    /// for the built-in grants. Through a
+    /// [`FleetSource`](crate::fleet::FleetSource), a token read from the
+    /// fleet's store counts too.
     pub token_requests: u64,
     /// Fetches that ended in an error.
     pub fetch_failures: u64,
