@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::fleet::{self, replica};
 use common::within_timeout;
 use reqwest_oauth::BoxFuture;
-use reqwest_oauth::OAuthMiddleware;
 use reqwest_oauth::fleet::{FleetSource, MemoryStore, StoreError, TokenStore};
+use reqwest_oauth::{OAuthMiddleware, TokenSource};
 
 #[tokio::test]
 async fn replicas_share_one_token() {
@@ -130,6 +130,59 @@ async fn a_replica_waits_for_the_one_fetching_instead_of_fetching_too() {
         common::echo(waited).await;
         common::echo(slow.await.expect("joins").expect("completes")).await;
         assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fetch_dropped_while_holding_the_lock_releases_it() {
+    within_timeout(async {
+        let store = MemoryStore::new();
+        let never = reqwest_oauth::source_fn(|_| std::future::pending());
+        let source = FleetSource::new("orders", never, store.clone());
+        let request = reqwest_oauth::TokenRequest::new();
+        let fetch = tokio::time::timeout(Duration::from_millis(100), source.fetch(&request));
+        assert!(fetch.await.is_err(), "the wrapped source never answers");
+
+        let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+        let mut free = false;
+        for _ in 0..100 {
+            free = store
+                .try_lock(lock, "next-replica", Duration::from_secs(1))
+                .await
+                .expect("locks");
+            if free {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            free,
+            "the lock was released, not left for its 35 s time to live"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_serving_the_current_shared_token() {
+    within_timeout(async {
+        let lifetime = Duration::from_secs(2);
+        let (auth, api) = common::servers_with_lifetime(lifetime).await;
+        let store = MemoryStore::new();
+        // The fleet renews in the last 80 %: due after 0.4 s, usable to 1.8 s.
+        let early = FleetSource::new("orders", common::grant(&auth), store.clone())
+            .refresh_ahead(reqwest_oauth::RefreshAhead::Fraction(0.8));
+        let warm = common::client(&OAuthMiddleware::new(early));
+        common::echo(warm.get(api.url("/warm")).send().await.expect("sent")).await;
+
+        // Now due: a new replica takes the lock to renew, the endpoint
+        // refuses, and it uses the current token instead of failing.
+        tokio::time::sleep(lifetime.mul_f64(0.3)).await;
+        auth.fail_with(503, serde_json::json!({"error": "temporarily_unavailable"}));
+        let (_, late) = replica(&auth, "orders", store);
+        common::echo(late.get(api.url("/late")).send().await.expect("sent")).await;
+        assert!(auth.token_requests() > 1, "the renewal was tried");
     })
     .await;
 }

@@ -51,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+mod lock;
 mod memory;
 mod record;
 #[cfg(feature = "redis")]

@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 
+use super::lock::HeldLock;
 use super::record::{self, Freshness};
 use super::{StoreError, TokenStore};
 use crate::cache::Lifetimes;
@@ -57,7 +59,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// ```
 pub struct FleetSource<S> {
     inner: S,
-    store: Box<dyn TokenStore>,
+    store: Arc<dyn TokenStore>,
     namespace: String,
     lifetimes: Lifetimes,
     lock_ttl: Duration,
@@ -82,7 +84,7 @@ impl<S: TokenSource> FleetSource<S> {
         let nonce = fingerprints.hash_one(SystemTime::now());
         FleetSource {
             inner: source,
-            store: Box::new(store),
+            store: Arc::new(store),
             namespace: namespace.into(),
             lifetimes: Lifetimes::default(),
             lock_ttl: DEFAULT_LOCK_TTL,
@@ -176,7 +178,10 @@ impl<S: TokenSource> FleetSource<S> {
                 Err(error) => return self.alone(request, &error).await,
             };
             match self.store.try_lock(&lock, &owner, self.lock_ttl).await {
-                Ok(true) => return self.fetch_locked(request, key, &lock, &owner, stale).await,
+                Ok(true) => {
+                    let held = HeldLock::new(self.store.clone(), lock, owner);
+                    return self.fetch_locked(request, key, held, stale).await;
+                }
                 Ok(false) => {
                     // Another process is renewing; this one is still good.
                     if let Some(token) = stale {
@@ -199,22 +204,26 @@ impl<S: TokenSource> FleetSource<S> {
 
     /// Holding the lock: fetches, publishes and releases it. Reads once
     /// more first, since the previous holder may have published just before
-    /// letting go.
+    /// letting go. A failed renewal falls back on the still-usable `stale`
+    /// token, as a failed refresh ahead of expiry does in one process.
     async fn fetch_locked(
         &self,
         request: &TokenRequest,
         key: &str,
-        lock: &str,
-        owner: &str,
+        held: HeldLock,
         stale: Option<Token>,
     ) -> Result<Token, Error> {
-        let result = match (self.read(key).await, stale) {
-            (Ok(Freshness::Fresh(token)), _) => Ok(token),
-            _ => self.fetch_and_publish(request, key).await,
+        let result = match self.read(key).await {
+            Ok(Freshness::Fresh(token)) => Ok(token),
+            _ => match (self.fetch_and_publish(request, key).await, stale) {
+                (Err(error), Some(current)) => {
+                    tracing::warn!(%error, "renewing the fleet's token failed; using the current one");
+                    Ok(current)
+                }
+                (result, _) => result,
+            },
         };
-        if let Err(error) = self.store.unlock(lock, owner).await {
-            tracing::warn!(%error, "could not release the fleet's token lock; it expires on its own");
-        }
+        held.release().await;
         result
     }
 
