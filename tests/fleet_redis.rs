@@ -2,52 +2,43 @@
 
 mod common;
 
+use std::future::Future;
+
 use common::fleet::{self, replica};
 use common::redis::RedisServer;
 use common::within_timeout;
+use reqwest_oauth::fleet::RedisStore;
 
-#[tokio::test]
-async fn replicas_share_one_token_through_redis() {
+/// Runs a fleet scenario against a fresh Redis (skipped, saying so, when
+/// none is installed and CI's `REQUIRE_REDIS` is unset).
+async fn on_redis<F: Future<Output = ()>>(scenario: impl FnOnce(RedisStore) -> F) {
     within_timeout(async {
         let Some(redis) = RedisServer::start().await else {
             return;
         };
-        fleet::replicas_share_one_token(redis.store().await).await;
+        scenario(redis.store().await).await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn replicas_share_one_token_through_redis() {
+    on_redis(fleet::replicas_share_one_token).await;
 }
 
 #[tokio::test]
 async fn a_rejected_token_is_replaced_once_for_the_fleet_through_redis() {
-    within_timeout(async {
-        let Some(redis) = RedisServer::start().await else {
-            return;
-        };
-        fleet::a_rejected_token_is_replaced_once_for_the_fleet(redis.store().await).await;
-    })
-    .await;
+    on_redis(fleet::a_rejected_token_is_replaced_once_for_the_fleet).await;
 }
 
 #[tokio::test]
 async fn a_due_token_is_renewed_once_for_the_fleet_through_redis() {
-    within_timeout(async {
-        let Some(redis) = RedisServer::start().await else {
-            return;
-        };
-        fleet::a_due_token_is_renewed_once_for_the_fleet(redis.store().await).await;
-    })
-    .await;
+    on_redis(fleet::a_due_token_is_renewed_once_for_the_fleet).await;
 }
 
 #[tokio::test]
 async fn namespaces_and_audiences_stay_apart_in_redis() {
-    within_timeout(async {
-        let Some(redis) = RedisServer::start().await else {
-            return;
-        };
-        fleet::namespaces_and_audiences_stay_apart(redis.store().await).await;
-    })
-    .await;
+    on_redis(fleet::namespaces_and_audiences_stay_apart).await;
 }
 
 #[tokio::test]

@@ -74,16 +74,25 @@ fn px(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
 }
 
-impl TokenStore for RedisStore {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+impl RedisStore {
+    /// Runs one command on a clone of the shared connection.
+    fn run<T: redis::FromRedisValue>(
+        &self,
+        command: redis::Cmd,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
         let mut connection = self.connection.clone();
         Box::pin(async move {
-            redis::cmd("GET")
-                .arg(key)
+            command
                 .query_async(&mut connection)
                 .await
                 .map_err(StoreError::new)
         })
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+        self.run(redis::cmd("GET").arg(key).clone())
     }
 
     fn put<'a>(
@@ -92,17 +101,14 @@ impl TokenStore for RedisStore {
         value: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut connection = self.connection.clone();
-        Box::pin(async move {
+        self.run(
             redis::cmd("SET")
                 .arg(key)
                 .arg(value)
                 .arg("PX")
                 .arg(px(ttl))
-                .query_async(&mut connection)
-                .await
-                .map_err(StoreError::new)
-        })
+                .clone(),
+        )
     }
 
     fn try_lock<'a>(
@@ -111,19 +117,15 @@ impl TokenStore for RedisStore {
         owner: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let mut connection = self.connection.clone();
-        Box::pin(async move {
-            let reply: Option<String> = redis::cmd("SET")
-                .arg(key)
-                .arg(owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(px(ttl))
-                .query_async(&mut connection)
-                .await
-                .map_err(StoreError::new)?;
-            Ok(reply.is_some())
-        })
+        let set = redis::cmd("SET")
+            .arg(key)
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(px(ttl))
+            .clone();
+        let reply = self.run::<Option<String>>(set);
+        Box::pin(async move { Ok(reply.await?.is_some()) })
     }
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
