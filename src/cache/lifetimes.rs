@@ -113,12 +113,8 @@ mod tests {
 
     fn lifetimes(refresh_ahead: RefreshAhead) -> Lifetimes {
         Lifetimes {
-            leeway: Duration::from_secs(30),
-            // A 2-second token is used for 1.8 s rather than never.
-            leeway_max_fraction: 10,
-            default_lifetime: Duration::from_secs(3600),
-            max_lifetime: Duration::from_secs(86_400),
             refresh_ahead,
+            ..Lifetimes::default()
         }
     }
 
