@@ -3,7 +3,7 @@
 
 mod support;
 
-#[path = "../tests/common/hold_first.rs"]
+#[path = "../tests/all/common/hold_first.rs"]
 mod hold_first;
 
 use std::sync::Arc;
@@ -50,7 +50,7 @@ fn cold_burst(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     OAuthMiddleware::new(grant())
-                        .token(None)
+                        .token(&reqwest_oauth::TokenRequest::new())
                         .await
                         .expect("token");
                 }
@@ -107,7 +107,7 @@ fn expiry_wave(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                     ..CountingSource::default()
                 });
                 let oauth = OAuthMiddleware::new(source.clone());
-                let stale = rt.block_on(oauth.token(None)).expect("warm");
+                let stale = rt.block_on(oauth.token(oauth.default_key())).expect("warm");
                 let terminal = Arc::new(Terminal::default());
                 terminal.reject(stale.header_value().clone());
                 let client = Arc::new(

@@ -45,7 +45,9 @@ fn main() {
         (auth, api)
     });
     let oauth = OAuthMiddleware::new(ClientCredentials::new(auth.token_url(), "id", "secret"));
-    let token = rt.block_on(oauth.token(None)).expect("token");
+    let token = rt
+        .block_on(oauth.token(oauth.default_key()))
+        .expect("token");
     let url = api.url("/things");
     let plain = Arc::new(reqwest::Client::new());
     let with_middleware = Arc::new(

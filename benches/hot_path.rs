@@ -24,13 +24,15 @@ fn oauth() -> OAuthMiddleware {
 fn chains(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, ClientWithMiddleware)> {
     let terminal = Arc::new(Terminal::default());
     let oauth = oauth();
-    rt.block_on(oauth.token(None)).expect("warm cache");
+    rt.block_on(oauth.token(oauth.default_key()))
+        .expect("warm cache");
     // The same without keeping a copy of each request for a possible replay.
     let no_replay = OAuthMiddleware::builder(CountingSource::default())
-        .replay(reqwest_oauth::ReplayPolicy::Never)
+        .replay(reqwest_oauth::policy::ReplayPolicy::Never)
         .build()
         .expect("config");
-    rt.block_on(no_replay.token(None)).expect("warm cache");
+    rt.block_on(no_replay.token(no_replay.default_key()))
+        .expect("warm cache");
     let mutex = MutexCache(tokio::sync::Mutex::new(None));
     vec![
         ("terminal", chain(None, terminal.clone())),
@@ -125,7 +127,10 @@ fn many_keys(c: &mut Criterion) {
     rt.block_on(async {
         for i in 0..KEYS {
             oauth
-                .token(Some(&format!("https://api-{i}.example")))
+                .token(
+                    &reqwest_oauth::TokenRequest::new()
+                        .with_audience(format!("https://api-{i}.example")),
+                )
                 .await
                 .expect("warm");
         }

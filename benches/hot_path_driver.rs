@@ -15,7 +15,8 @@ mod support;
 use std::sync::Arc;
 
 use reqwest_middleware::Middleware;
-use reqwest_oauth::{OAuthMiddleware, ReplayPolicy};
+use reqwest_oauth::OAuthMiddleware;
+use reqwest_oauth::policy::ReplayPolicy;
 use support::{CountingSource, StaticBearer, Terminal, bearer_header, chain, request};
 
 fn main() {
@@ -39,7 +40,8 @@ fn main() {
                 .replay(replay)
                 .build()
                 .expect("config");
-            rt.block_on(oauth.token(None)).expect("warm cache");
+            rt.block_on(oauth.token(oauth.default_key()))
+                .expect("warm cache");
             Arc::new(oauth)
         }
         other => panic!("unknown CHAIN {other:?}"),

@@ -6,7 +6,7 @@ mod support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use reqwest_oauth::OAuthMiddleware;
+use reqwest_oauth::{OAuthMiddleware, TokenRequest};
 use support::CountingSource;
 
 struct Counting;
@@ -51,7 +51,10 @@ fn main() {
     let before = LIVE.load(Ordering::Relaxed);
     rt.block_on(async {
         for audience in &audiences {
-            oauth.token(Some(audience)).await.expect("token");
+            oauth
+                .token(&TokenRequest::new().with_audience(audience.as_str()))
+                .await
+                .expect("token");
         }
     });
     let held = (LIVE.load(Ordering::Relaxed) - before) as f64 / KEYS as f64;

@@ -7,8 +7,9 @@
 //! cargo run --example igni
 //! ```
 
+use reqwest_oauth::endpoint::ClientAuth;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
-use reqwest_oauth::{ClientAuth, ClientCredentials, OAuthMiddleware};
+use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 
 const CLIENT_ID: &str = "your-client-id";
 const CLIENT_SECRET: &str = "your-client-secret";

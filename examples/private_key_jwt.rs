@@ -12,7 +12,8 @@
 //! ```
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use reqwest_oauth::{ClientCredentials, OAuthMiddleware, PrivateKeyJwt};
+use reqwest_oauth::endpoint::PrivateKeyJwt;
+use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -40,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = PrivateKeyJwt::rs256_pem(PRIVATE_KEY)?.key_id("key-2026-11");
     let grant = ClientCredentials::with_private_key_jwt(&token_url, "signed-client", key);
     let oauth = OAuthMiddleware::new(grant);
-    let token = oauth.token(None).await?;
+    let token = oauth.token(oauth.default_key()).await?;
     println!("token received: {} characters", token.secret().len());
 
     let requests = server.received_requests().await.unwrap_or_default();

@@ -7,8 +7,9 @@
 //! cargo run --example sparks_machine
 //! ```
 
+use reqwest_oauth::endpoint::{BodyFormat, ClientAuth};
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
-use reqwest_oauth::{BodyFormat, ClientAuth, ClientCredentials, OAuthMiddleware};
+use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 
 const CLIENT_ID: &str = "your-client-id";
 const CLIENT_SECRET: &str = "your-client-secret";

@@ -7,8 +7,9 @@
 //! cargo run --example sparks_password
 //! ```
 
+use reqwest_oauth::endpoint::BodyFormat;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
-use reqwest_oauth::{BodyFormat, OAuthMiddleware, PasswordGrant};
+use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
 
 const CLIENT_ID: &str = "your-client-id";
 

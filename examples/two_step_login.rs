@@ -8,9 +8,8 @@
 //!
 //! The demo runs against a stand-in for the vendor's cloud on 127.0.0.1.
 
-use reqwest_oauth::{
-    Error, OAuthMiddleware, Token, TokenSource, parse_rfc3339, server_date, source_fn,
-};
+use reqwest_oauth::grant::{parse_rfc3339, server_date};
+use reqwest_oauth::{Error, OAuthMiddleware, Token, TokenSource, source_fn};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -123,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .json()
         .await?;
     println!("devices: {devices}");
-    let lifetime = oauth.token(None).await?.expires_in();
+    let lifetime = oauth.token(oauth.default_key()).await?.expires_in();
     println!("announced lifetime: {lifetime:?}; the cache believes at most 24 h of it");
     Ok(())
 }

@@ -20,7 +20,8 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type
 /// `jti`, `exp` a minute away by default).
 ///
 /// ```
-/// use reqwest_oauth::{ClientCredentials, PrivateKeyJwt};
+/// use reqwest_oauth::ClientCredentials;
+/// use reqwest_oauth::endpoint::PrivateKeyJwt;
 ///
 /// let pem = std::fs::read("tests/fixtures/ec_private.pem")?;
 /// let key = PrivateKeyJwt::es256_pem(&pem)?.key_id("key-2026-11");

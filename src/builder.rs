@@ -4,35 +4,41 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{CacheConfig, Lifetimes, RefreshAhead, TokenCache};
-use crate::middleware::Inner;
+use crate::cache::{CacheConfig, RefreshAhead, SystemClock, TokenCache};
+use crate::middleware::{OAuthMiddleware, Parts};
 use crate::origin::{Origin, OriginRules};
-use crate::{
-    Error, OAuthMiddleware, RejectionPredicate, ReplayPolicy, RetryPolicy, TokenRequest,
-    TokenSource, is_token_rejected,
-};
+use crate::rejection::Rejection;
+use crate::replay::ReplayPolicy;
+use crate::retry::RetryPolicy;
+use crate::routing::Router;
+use crate::source::DynSource;
+use crate::{Error, TokenRequest, TokenSource};
 
-/// Stop using a token this long before it expires, by default.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+impl OAuthMiddleware {
+    /// The middleware with every default: no audience, 30 s leeway, replay
+    /// of any method on an expired-token 401. The source's configuration is
+    /// checked on first use; [`builder`](Self::builder) checks it at
+    /// [`build`](OAuthMiddlewareBuilder::build).
+    pub fn new(source: impl TokenSource) -> Self {
+        OAuthMiddlewareBuilder::new(Arc::new(source)).finish(OriginRules::default())
+    }
 
-/// The lifetime assumed for a token whose response has no `expires_in`.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// Longer announced lifetimes are cut to this, by default (24 hours).
-pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-/// After a failed fetch, requests for that key get its error without a new
-/// fetch for this long, by default.
-pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
-
-/// The most keys (audience and scope pairs) cached at once, by default.
-pub const DEFAULT_MAX_KEYS: usize = 10_000;
+    /// A builder for every setting: default audience and resource, origins
+    /// and routes, lifetimes and refresh ahead, retries and cooldown, the
+    /// key limit, and what counts as a rejected token and is replayed.
+    pub fn builder(source: impl TokenSource) -> OAuthMiddlewareBuilder {
+        OAuthMiddlewareBuilder::new(Arc::new(source))
+    }
+}
 
 /// Configures an [`OAuthMiddleware`]; made by [`OAuthMiddleware::builder`].
 ///
+/// Every setting and its default: see each method.
+///
 /// ```
 /// use std::time::Duration;
-/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware, ReplayPolicy};
+/// use reqwest_oauth::policy::ReplayPolicy;
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 ///
 /// let oauth = OAuthMiddleware::builder(ClientCredentials::new(
 ///     "https://auth.example.com/oauth/token",
@@ -47,12 +53,12 @@ pub const DEFAULT_MAX_KEYS: usize = 10_000;
 /// ```
 #[must_use]
 pub struct OAuthMiddlewareBuilder {
-    source: Arc<dyn TokenSource>,
+    source: Arc<dyn DynSource>,
     audience: Option<Arc<str>>,
     resource: Option<Arc<str>>,
     cache: CacheConfig,
     replay: ReplayPolicy,
-    rejected: RejectionPredicate,
+    rejection: Rejection,
     /// Origins as given (origin, routed audience); parsed by `build`.
     origins: Vec<(String, Option<Arc<str>>)>,
     insecure_http: bool,
@@ -72,19 +78,14 @@ impl std::fmt::Debug for OAuthMiddlewareBuilder {
 }
 
 impl OAuthMiddlewareBuilder {
-    pub(crate) fn new(source: Arc<dyn TokenSource>) -> Self {
+    fn new(source: Arc<dyn DynSource>) -> Self {
         OAuthMiddlewareBuilder {
             source,
             audience: None,
             resource: None,
-            cache: CacheConfig {
-                lifetimes: Lifetimes::default(),
-                retry: RetryPolicy::default(),
-                cooldown: DEFAULT_COOLDOWN,
-                max_keys: DEFAULT_MAX_KEYS,
-            },
+            cache: CacheConfig::default(),
             replay: ReplayPolicy::default(),
-            rejected: Arc::new(is_token_rejected),
+            rejection: Rejection::default(),
             origins: Vec::new(),
             insecure_http: false,
         }
@@ -154,22 +155,23 @@ impl OAuthMiddlewareBuilder {
         self
     }
 
-    /// Decides which API responses mean "this token is no good" (default:
-    /// [`is_token_rejected`]).
+    /// Decides which API responses mean "the token was rejected": the
+    /// token is renewed and the request replayed once (default:
+    /// [`policy::token_rejected`](crate::policy::token_rejected)).
     ///
     /// ```
     /// # let source = reqwest_oauth::ClientCredentials::new("https://a.example/t", "id", "s");
     /// // An API that answers 403 for expired tokens.
     /// let oauth = reqwest_oauth::OAuthMiddleware::builder(source)
-    ///     .expired_token_predicate(|response| response.status() == 403)
+    ///     .token_rejected(|response| response.status() == 403)
     ///     .build()?;
     /// # Ok::<(), reqwest_oauth::Error>(())
     /// ```
-    pub fn expired_token_predicate(
+    pub fn token_rejected(
         mut self,
         predicate: impl Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.rejected = Arc::new(predicate);
+        self.rejection = Rejection::new(predicate);
         self
     }
 
@@ -226,23 +228,7 @@ impl OAuthMiddlewareBuilder {
     /// and builds the middleware. No token is fetched until the first request.
     pub fn build(self) -> Result<OAuthMiddleware, Error> {
         self.source.check()?;
-        if self.cache.lifetimes.default_lifetime.is_zero()
-            || self.cache.lifetimes.max_lifetime.is_zero()
-        {
-            return Err(Error::Config(
-                "token lifetimes must be longer than zero".into(),
-            ));
-        }
-        if let RefreshAhead::Fraction(f) = self.cache.lifetimes.refresh_ahead
-            && !(0.0..=1.0).contains(&f)
-        {
-            return Err(Error::Config(format!(
-                "refresh-ahead fraction {f} is not between 0 and 1"
-            )));
-        }
-        if self.cache.max_keys == 0 {
-            return Err(Error::Config("max_keys must be at least 1".into()));
-        }
+        self.check_cache()?;
         let mut rules = OriginRules::default();
         for (origin, audience) in &self.origins {
             let parsed = Origin::parse(origin)?;
@@ -254,10 +240,24 @@ impl OAuthMiddlewareBuilder {
         Ok(self.finish(rules))
     }
 
-    /// Builds with no origin rules, skipping the checks (for
-    /// [`OAuthMiddleware::new`], which cannot fail; errors surface on use).
-    pub(crate) fn build_unchecked(self) -> OAuthMiddleware {
-        self.finish(OriginRules::default())
+    fn check_cache(&self) -> Result<(), Error> {
+        let lifetimes = &self.cache.lifetimes;
+        if lifetimes.default_lifetime.is_zero() || lifetimes.max_lifetime.is_zero() {
+            return Err(Error::Config(
+                "token lifetimes must be longer than zero".into(),
+            ));
+        }
+        if let RefreshAhead::Fraction(f) = lifetimes.refresh_ahead
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(Error::Config(format!(
+                "refresh-ahead fraction {f} is not between 0 and 1"
+            )));
+        }
+        if self.cache.max_keys == 0 {
+            return Err(Error::Config("max_keys must be at least 1".into()));
+        }
+        Ok(())
     }
 
     fn finish(self, origins: OriginRules) -> OAuthMiddleware {
@@ -268,12 +268,21 @@ impl OAuthMiddlewareBuilder {
         if let Some(resource) = self.resource {
             default_key = default_key.with_resource(resource);
         }
-        OAuthMiddleware::from_inner(Inner {
-            cache: TokenCache::new(self.source, default_key, self.cache),
+        let cache = TokenCache::new(
+            self.source,
+            default_key.clone(),
+            self.cache,
+            Arc::new(SystemClock),
+        );
+        OAuthMiddleware::from_parts(Parts {
+            router: Router {
+                origins,
+                default_key,
+                insecure_http: self.insecure_http,
+            },
+            cache,
             replay: self.replay,
-            rejected: self.rejected,
-            origins,
-            insecure_http: self.insecure_http,
+            rejection: self.rejection,
         })
     }
 }

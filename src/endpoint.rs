@@ -17,6 +17,11 @@ use crate::response::{parse_error, parse_token};
 use crate::retry::parse_retry_after;
 use crate::{Error, Token};
 
+#[cfg(feature = "private-key-jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+pub use crate::assertion::PrivateKeyJwt;
+pub use crate::error::{EndpointError, ErrorCode};
+
 /// How long one token request may take, unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -28,7 +33,8 @@ const USER_AGENT_VALUE: &str = concat!("reqwest-oauth/", env!("CARGO_PKG_VERSION
 /// How the token request's parameters are encoded in its body.
 ///
 /// ```
-/// use reqwest_oauth::{BodyFormat, ClientCredentials};
+/// use reqwest_oauth::ClientCredentials;
+/// use reqwest_oauth::endpoint::BodyFormat;
 ///
 /// // Auth0-style endpoints take JSON; RFC 6749 says form (the default).
 /// let grant = ClientCredentials::new("https://tenant.auth0.com/oauth/token", "id", "secret")
@@ -50,7 +56,8 @@ pub enum BodyFormat {
 /// `client_id` in the body, whichever style is chosen.
 ///
 /// ```
-/// use reqwest_oauth::{ClientAuth, ClientCredentials};
+/// use reqwest_oauth::ClientCredentials;
+/// use reqwest_oauth::endpoint::ClientAuth;
 ///
 /// // `client_id` and `client_secret` in the body instead of a Basic header.
 /// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret")
@@ -104,7 +111,7 @@ const RFC3986_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALP
 /// wire handling and typed errors:
 ///
 /// ```
-/// use reqwest_oauth::{BodyFormat, TokenEndpoint};
+/// use reqwest_oauth::endpoint::{BodyFormat, TokenEndpoint};
 ///
 /// let endpoint = TokenEndpoint::new("https://auth.example.com/oauth/token")
 ///     .client("my-client", Some("my-secret".to_owned()))
@@ -169,7 +176,7 @@ impl TokenEndpoint {
     /// follows the server's `token_endpoint_auth_methods_supported`.
     ///
     /// ```
-    /// use reqwest_oauth::TokenEndpoint;
+    /// use reqwest_oauth::endpoint::TokenEndpoint;
     ///
     /// let endpoint = TokenEndpoint::discover("https://login.example.com/tenant-1")
     ///     .client("my-client", Some("my-secret".to_owned()));

@@ -9,7 +9,7 @@ use http::StatusCode;
 ///
 /// One fetch may be shared by many waiting requests, so `Error` is `Clone`:
 /// every waiter gets the same error. Inside a `reqwest_middleware` chain the
-/// error arrives wrapped in [`reqwest_middleware::Error::Middleware`]; get it
+/// error arrives wrapped in `reqwest_middleware::Error::Middleware`; get it
 /// back with [`Error::from_middleware`]:
 ///
 /// ```
@@ -97,6 +97,27 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A token fetch was started outside a tokio runtime.
+    #[error("token fetches need a tokio runtime")]
+    NoRuntime,
+
+    /// A [`FleetSource`](crate::fleet::FleetSource) was given an empty
+    /// namespace, which would share tokens with every other client.
+    #[error("a fleet needs a non-empty namespace")]
+    EmptyNamespace,
+
+    /// A custom [`TokenSource`](crate::TokenSource) failed; its own error is
+    /// the source. Made by [`Error::custom`] (permanent) or
+    /// [`Error::custom_transient`] (retried, like a network error).
+    #[error("token source failed: {source}")]
+    Custom {
+        /// The source's own error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+        /// Whether a later try may succeed.
+        transient: bool,
+    },
+
     /// The token fetch ended without a result (its task was cancelled, for
     /// example because the runtime shut down). The next request tries again.
     #[error("the token fetch stopped before it produced a result")]
@@ -118,21 +139,13 @@ impl From<EndpointError> for Error {
 }
 
 impl Error {
-    /// Finds this crate's error inside an error returned by a
-    /// `reqwest_middleware` client, if the middleware produced it.
-    pub fn from_middleware(err: &reqwest_middleware::Error) -> Option<&Error> {
-        match err {
-            reqwest_middleware::Error::Middleware(inner) => inner.downcast_ref::<Error>(),
-            reqwest_middleware::Error::Reqwest(_) => None,
-        }
-    }
-
     /// Whether trying again later may succeed: the network failed, the
     /// endpoint timed out, answered 5xx or 429, or the fetch was cut short.
     /// Bad credentials, refused grants and bad configuration are permanent.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport { .. } | Error::FetchAborted => true,
+            Error::Custom { transient, .. } => *transient,
             Error::TokenEndpoint(e) => {
                 e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS
             }
@@ -148,6 +161,31 @@ impl Error {
         }
     }
 
+    /// A custom source's own error, as a permanent failure: it is not
+    /// retried, and requests for the key get it until the cooldown ends.
+    ///
+    /// ```
+    /// use reqwest_oauth::Error;
+    ///
+    /// let error = Error::custom(std::io::Error::other("the vault is sealed"));
+    /// assert!(!error.is_transient());
+    /// ```
+    pub fn custom(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Custom {
+            source: Arc::from(error.into()),
+            transient: false,
+        }
+    }
+
+    /// A custom source's own error, as a passing failure that the retry
+    /// policy retries.
+    pub fn custom_transient(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Custom {
+            source: Arc::from(error.into()),
+            transient: true,
+        }
+    }
+
     pub(crate) fn transport(source: reqwest::Error) -> Self {
         // reqwest's own message names the URL; strip it in case a user put
         // credentials in a query string.
@@ -160,7 +198,8 @@ impl Error {
 /// An RFC 6749 section 5.2 error code, as sent in the `error` field.
 ///
 /// ```
-/// use reqwest_oauth::{Error, ErrorCode};
+/// use reqwest_oauth::Error;
+/// use reqwest_oauth::endpoint::ErrorCode;
 ///
 /// fn needs_new_credentials(error: &Error) -> bool {
 ///     matches!(

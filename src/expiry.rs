@@ -16,8 +16,8 @@ use time::format_description::well_known::Rfc3339;
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
-/// let z = reqwest_oauth::parse_rfc3339("2014-05-19T13:31:05Z").unwrap();
-/// let offset = reqwest_oauth::parse_rfc3339("2014-05-19T15:31:05+02:00").unwrap();
+/// let z = reqwest_oauth::grant::parse_rfc3339("2014-05-19T13:31:05Z").unwrap();
+/// let offset = reqwest_oauth::grant::parse_rfc3339("2014-05-19T15:31:05+02:00").unwrap();
 /// assert_eq!(z, offset);
 /// assert_eq!(z, UNIX_EPOCH + Duration::from_secs(1_400_506_265));
 /// ```

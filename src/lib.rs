@@ -10,7 +10,8 @@
 //! # Quick start
 //!
 //! ```no_run
-//! use reqwest_oauth::{BodyFormat, ClientAuth, ClientCredentials, OAuthMiddleware};
+//! use reqwest_oauth::endpoint::{BodyFormat, ClientAuth};
+//! use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let grant = ClientCredentials::new("https://auth.example.com/oauth/token", "id", "secret")
@@ -90,11 +91,12 @@
 
 #[cfg(feature = "private-key-jwt")]
 mod assertion;
+mod attach;
 mod builder;
 mod cache;
 mod discovery;
-mod endpoint;
-mod error;
+pub mod endpoint;
+pub mod error;
 mod expiry;
 mod extensions;
 pub mod fleet;
@@ -108,6 +110,7 @@ mod replay;
 mod request;
 mod response;
 mod retry;
+mod routing;
 mod source;
 mod stats;
 mod token;
@@ -116,26 +119,40 @@ mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
-#[cfg(feature = "private-key-jwt")]
-#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
-pub use assertion::PrivateKeyJwt;
-pub use builder::{
-    DEFAULT_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_KEYS, DEFAULT_MAX_LIFETIME,
-    OAuthMiddlewareBuilder,
-};
-pub use cache::RefreshAhead;
-pub use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, TokenEndpoint};
-pub use error::{EndpointError, Error, ErrorCode};
-pub use expiry::{parse_rfc3339, server_date};
+pub use builder::OAuthMiddlewareBuilder;
+pub use error::Error;
 pub use extensions::{Audience, Resource, Scope, SkipAuth};
 pub use middleware::OAuthMiddleware;
-pub use rejection::{RejectionPredicate, is_token_rejected};
-pub use replay::ReplayPolicy;
 pub use request::TokenRequest;
-pub use retry::RetryPolicy;
-pub use source::{BoxFuture, ClientCredentials, FnSource, PasswordGrant, TokenSource, source_fn};
+pub use source::{ClientCredentials, FetchContext, PasswordGrant, TokenSource, source_fn};
 pub use stats::Stats;
 pub use token::Token;
+
+/// Where tokens come from: the built-in grants, sources made from closures,
+/// and what a source is told when it is asked for a token.
+pub mod grant {
+    pub use crate::expiry::{parse_rfc3339, server_date};
+    pub use crate::source::{
+        ClientCredentials, FetchContext, FetchReason, FnSource, PasswordGrant, TokenSource,
+        source_fn,
+    };
+}
+
+/// The middleware's policies: when tokens are renewed ahead of expiry, how
+/// failed fetches are retried, which responses mean a rejected token, and
+/// which requests are replayed after one.
+pub mod policy {
+    pub use crate::cache::RefreshAhead;
+    pub use crate::rejection::token_rejected;
+    pub use crate::replay::ReplayPolicy;
+    pub use crate::retry::RetryPolicy;
+}
+
+// Crate-internal short paths for names whose public home is a module.
+#[cfg(feature = "private-key-jwt")]
+pub(crate) use assertion::PrivateKeyJwt;
+pub(crate) use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, TokenEndpoint};
+pub(crate) use retry::RetryPolicy;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

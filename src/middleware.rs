@@ -1,31 +1,28 @@
-//! [`OAuthMiddleware`]: choose the key, attach the token, replay once on an
-//! expired-token 401.
+//! [`OAuthMiddleware`]: the `reqwest-middleware` adapter over the core.
+//! A request's path reads top to bottom: route (skip, refuse or key),
+//! lease a token, attach it, send, and on a rejection renew once and
+//! replay.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::header::AUTHORIZATION;
-use http::{Extensions, HeaderValue};
+use http::Extensions;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
-use crate::builder::OAuthMiddlewareBuilder;
-use crate::cache::{Cached, Lease, Slot, TokenCache};
-use crate::origin::{
-    OriginRules, Scope as OriginScope, cleartext_refused, is_safe_for_credentials,
-};
-use crate::replay::ReplayCopy;
+use crate::attach::attach;
+use crate::cache::{Lease, Slot, Ticket, TokenCache};
+use crate::rejection::Rejection;
+use crate::replay::{ReplayCopy, ReplayPolicy};
+use crate::routing::{Route, Router};
 use crate::stats::{Counters, Stats};
-use crate::{
-    Audience, Error, RejectionPredicate, ReplayPolicy, Resource, Scope, SkipAuth, Token,
-    TokenRequest, TokenSource,
-};
+use crate::{Error, Token, TokenRequest};
 
-/// Gives every request of a `reqwest_middleware` client an OAuth 2.0 bearer
-/// token: fetched lazily, cached per audience and scope, fetched by one task
-/// at a time, and renewed once when the API rejects it.
+/// Gives every request of a `reqwest_middleware` client an OAuth 2.0 token:
+/// fetched lazily, cached per key (audience, scope, resource), fetched by
+/// one task at a time, and renewed once when the API rejects it.
 ///
-/// Cloning is cheap and clones share one cache.
+/// Cloning is cheap and clones share one cache. Made by
+/// [`OAuthMiddleware::new`] or [`OAuthMiddleware::builder`].
 ///
 /// ```no_run
 /// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
@@ -47,62 +44,60 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct OAuthMiddleware {
-    inner: Arc<Inner>,
+    inner: Arc<Parts>,
 }
 
-pub(crate) struct Inner {
+/// What the builder hands over: the routing rules, the cache, and the
+/// policies for rejected tokens.
+pub(crate) struct Parts {
+    pub(crate) router: Router,
     pub(crate) cache: TokenCache,
     pub(crate) replay: ReplayPolicy,
-    pub(crate) rejected: RejectionPredicate,
-    pub(crate) origins: OriginRules,
-    pub(crate) insecure_http: bool,
+    pub(crate) rejection: Rejection,
 }
 
 impl std::fmt::Debug for OAuthMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthMiddleware")
-            .field("default_key", self.inner.cache.default_key())
+            .field("default_key", &self.inner.router.default_key)
             .field("replay", &self.inner.replay)
             .finish_non_exhaustive()
     }
 }
 
 impl OAuthMiddleware {
-    /// The middleware with every default: no audience, 30 s leeway, replay
-    /// of any method on an expired-token 401.
-    pub fn new(source: impl TokenSource) -> Self {
-        OAuthMiddlewareBuilder::new(Arc::new(source)).build_unchecked()
-    }
-
-    /// A builder to set the default audience, leeway, lifetimes and the
-    /// expired-token predicate.
-    pub fn builder(source: impl TokenSource) -> OAuthMiddlewareBuilder {
-        OAuthMiddlewareBuilder::new(Arc::new(source))
-    }
-
-    pub(crate) fn from_inner(inner: Inner) -> Self {
+    pub(crate) fn from_parts(parts: Parts) -> Self {
         OAuthMiddleware {
-            inner: Arc::new(inner),
+            inner: Arc::new(parts),
         }
     }
 
-    /// A valid token for `audience` (`None`: the default audience), from the
-    /// cache or fetched now, for code that needs the token itself.
-    pub async fn token(&self, audience: Option<&str>) -> Result<Arc<Token>, Error> {
-        let key = self.key(audience.map(Arc::from), None, None);
-        let slot = self.inner.cache.slot(&key);
-        let lease = self
-            .inner
-            .cache
-            .lease(&slot, |cached| cached.token.clone())
-            .await?;
-        Ok(lease.taken)
+    /// The key of requests that name no audience, scope or resource of
+    /// their own: the builder's audience and resource.
+    pub fn default_key(&self) -> &TokenRequest {
+        &self.inner.router.default_key
     }
 
-    /// Forgets the cached token for `audience` (`None`: the default
-    /// audience); the next request fetches a new one.
-    pub fn invalidate(&self, audience: Option<&str>) {
-        let key = self.key(audience.map(Arc::from), None, None);
+    /// A valid token for `key`, from the cache or fetched now, for code that
+    /// needs the token itself.
+    ///
+    /// ```no_run
+    /// # async fn demo(oauth: reqwest_oauth::OAuthMiddleware) -> Result<(), reqwest_oauth::Error> {
+    /// let token = oauth.token(oauth.default_key()).await?;
+    /// let other = reqwest_oauth::TokenRequest::new().with_audience("https://billing.example.com");
+    /// let billing = oauth.token(&other).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn token(&self, key: &TokenRequest) -> Result<Arc<Token>, Error> {
+        let key = self.inner.router.key_for(key.clone());
+        let slot = self.inner.cache.slot(&key);
+        self.inner.cache.token(&slot).await
+    }
+
+    /// Forgets the cached token for `key`; the next request fetches a new
+    /// one (handing the forgotten token to the source as the one replaced).
+    pub fn invalidate(&self, key: &TokenRequest) {
+        let key = self.inner.router.key_for(key.clone());
         self.inner.cache.invalidate(&key);
     }
 
@@ -117,115 +112,40 @@ impl OAuthMiddleware {
         self.inner.cache.stats()
     }
 
-    /// How many audience and scope pairs besides the default have a cache
-    /// entry (bounded by the builder's `max_keys`).
+    /// How many keys besides the default have a cache entry (bounded by
+    /// the builder's `max_keys`).
     pub fn cached_keys(&self) -> usize {
         self.inner.cache.len()
     }
 
-    /// The default key with whatever a request overrides.
-    fn key(
-        &self,
-        audience: Option<Arc<str>>,
-        scope: Option<Arc<str>>,
-        resource: Option<Arc<str>>,
-    ) -> TokenRequest {
-        let default = self.inner.cache.default_key();
-        let mut key = TokenRequest::new();
-        if let Some(audience) = audience.or_else(|| default.audience().map(Arc::from)) {
-            key = key.with_audience(audience);
-        }
-        if let Some(scope) = scope {
-            key = key.with_scope(scope);
-        }
-        if let Some(resource) = resource.or_else(|| default.resource().map(Arc::from)) {
-            key = key.with_resource(resource);
-        }
-        key
-    }
-
-    /// The slot for a request: its `Audience` extension, else its origin's
-    /// routed audience, else the default; with its `Scope` and `Resource`
-    /// extensions (the resource otherwise the default).
-    fn slot_for(&self, extensions: &Extensions, routed: Option<&Arc<str>>) -> Cow<'_, Arc<Slot>> {
-        let audience = extensions
-            .get::<Audience>()
-            .map(|a| &a.0)
-            .or(routed)
-            .cloned();
-        let scope = extensions.get::<Scope>().map(|s| s.0.clone());
-        let resource = extensions.get::<Resource>().map(|r| r.0.clone());
-        if audience.is_none() && scope.is_none() && resource.is_none() {
-            return Cow::Borrowed(self.inner.cache.default_slot());
-        }
-        Cow::Owned(self.inner.cache.slot(&self.key(audience, scope, resource)))
-    }
-
-    /// The API rejected the token the request carried: forget it (unless a
-    /// newer one replaced it already) and, if allowed, send the request once
-    /// more with a newer token. Never loops: the replay's answer is final.
+    /// The API rejected the token the request carried: renew it once and,
+    /// if allowed, send the request once more with the new token. Never
+    /// loops: the replay's answer is final.
     async fn after_rejection(
         &self,
         slot: &Arc<Slot>,
-        carried: Carried,
+        ticket: Ticket,
         replay: Option<ReplayCopy>,
         rejected: Response,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if carried.fetched {
-            // A token fetched for this very request was refused: a new one
-            // would be refused too (wrong audience, missing permission).
-            tracing::debug!("a freshly fetched token was rejected; returning the 401");
-            return Ok(rejected);
-        }
-        self.inner
-            .cache
-            .invalidate_if_current(slot, carried.generation);
+        let cache = &self.inner.cache;
         let Some(replay) = replay else {
-            tracing::debug!("rejected token invalidated; request not replayable");
+            cache.retire(slot, ticket);
+            tracing::debug!("rejected token invalidated; request not replayed");
             return Ok(rejected);
         };
-        let renewed = self
-            .inner
-            .cache
-            .lease(slot, Attached::take)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
-        tracing::debug!(
-            fetched = renewed.fetched,
-            "rejected token replaced; replaying the request"
-        );
-        Counters::bump(&self.inner.cache.counters().replays);
+        let renewed = match cache.renew_after_rejection(slot, ticket).await {
+            None => return Ok(rejected),
+            Some(renewed) => renewed.map_err(reqwest_middleware::Error::middleware)?,
+        };
+        tracing::debug!("rejected token replaced; replaying the request");
+        Counters::bump(&cache.counters().replays);
         let mut replay = replay.into_request();
-        replay
-            .headers_mut()
-            .insert(AUTHORIZATION, renewed.taken.header);
+        attach(&mut replay, renewed.header);
         drop(rejected);
         next.run(replay, extensions).await
-    }
-}
-
-/// Which token a request carried, to forget exactly that one if the API
-/// rejects it, and whether it was fetched for this very request.
-struct Carried {
-    generation: u64,
-    fetched: bool,
-}
-
-/// What a request takes of a cached token: the header to attach, and which
-/// token it was.
-struct Attached {
-    header: HeaderValue,
-    generation: u64,
-}
-
-impl Attached {
-    fn take(cached: &Cached) -> Self {
-        Attached {
-            header: cached.token.header_value().clone(),
-            generation: cached.generation,
-        }
     }
 }
 
@@ -237,39 +157,57 @@ impl Middleware for OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if extensions.get::<SkipAuth>().is_some() || request.headers().contains_key(AUTHORIZATION) {
-            return next.run(request, extensions).await;
-        }
-        let OriginScope::Inside(routed) = self.inner.origins.scope(request.url()) else {
-            return next.run(request, extensions).await;
+        let inner = &self.inner;
+        let key = match inner
+            .router
+            .route(request.url(), request.headers(), extensions)
+        {
+            Route::Pass => return next.run(request, extensions).await,
+            Route::Refuse(error) => return Err(reqwest_middleware::Error::middleware(error)),
+            Route::Use(key) => key,
         };
-        if !self.inner.insecure_http && !is_safe_for_credentials(request.url()) {
-            let refused = cleartext_refused(request.url(), "an access token");
-            return Err(reqwest_middleware::Error::middleware(refused));
-        }
-        let slot = self.slot_for(extensions, routed);
-        let Lease { taken, fetched } = self
-            .inner
+        let slot = inner.cache.slot(&key);
+        let Lease { header, ticket } = inner
             .cache
-            .lease(&slot, Attached::take)
+            .lease(&slot)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        // Keep a copy for the replay before the header goes in; a token
+        // Keep a copy for the replay before the token goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
-        let replay = match !fetched && self.inner.replay.allows(request.method()) {
+        let replay = match !ticket.fetched() && inner.replay.allows(request.method()) {
             true => ReplayCopy::of(&request),
             false => None,
         };
-        request.headers_mut().insert(AUTHORIZATION, taken.header);
+        attach(&mut request, header);
         let response = next.clone().run(request, extensions).await?;
-        if !(self.inner.rejected)(&response) {
+        if !inner.rejection.is_rejected(&response) {
             return Ok(response);
         }
-        let carried = Carried {
-            generation: taken.generation,
-            fetched,
-        };
-        self.after_rejection(&slot, carried, replay, response, extensions, next)
+        self.after_rejection(&slot, ticket, replay, response, extensions, next)
             .await
+    }
+}
+
+impl Error {
+    /// Finds this crate's error inside an error returned by a
+    /// `reqwest_middleware` client, if the middleware produced it.
+    ///
+    /// ```
+    /// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) {
+    /// match client.get("https://api.example.com/things").send().await {
+    ///     Ok(response) => println!("{}", response.status()),
+    ///     Err(err) => match reqwest_oauth::Error::from_middleware(&err) {
+    ///         Some(oauth) if oauth.is_transient() => eprintln!("try later: {oauth}"),
+    ///         Some(oauth) => eprintln!("fix the configuration: {oauth}"),
+    ///         None => eprintln!("the API request itself failed: {err}"),
+    ///     },
+    /// }
+    /// # }
+    /// ```
+    pub fn from_middleware(err: &reqwest_middleware::Error) -> Option<&Error> {
+        match err {
+            reqwest_middleware::Error::Middleware(inner) => inner.downcast_ref::<Error>(),
+            reqwest_middleware::Error::Reqwest(_) => None,
+        }
     }
 }

@@ -6,33 +6,54 @@ use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
 
 /// Decides from an API response whether the token it carried was rejected
-/// as expired or revoked, so a new token is worth one replay.
-pub type RejectionPredicate = Arc<dyn Fn(&reqwest::Response) -> bool + Send + Sync>;
+/// (expired or revoked), so a new token is worth one replay: the builder's
+/// [`token_rejected`](crate::OAuthMiddlewareBuilder::token_rejected), by
+/// default [`token_rejected`].
+#[derive(Clone)]
+pub(crate) struct Rejection(Arc<dyn Fn(&reqwest::Response) -> bool + Send + Sync>);
 
-/// The default [`RejectionPredicate`]: a `401` whose `WWW-Authenticate`
+impl Rejection {
+    pub(crate) fn new(
+        predicate: impl Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Rejection(Arc::new(predicate))
+    }
+
+    pub(crate) fn is_rejected(&self, response: &reqwest::Response) -> bool {
+        (self.0)(response)
+    }
+}
+
+impl Default for Rejection {
+    fn default() -> Self {
+        Rejection::new(token_rejected)
+    }
+}
+
+/// Whether the API rejected the token, by default: a `401` whose `WWW-Authenticate`
 /// bearer challenge says `error="invalid_token"` (RFC 6750 3.1), or a `401`
 /// with no bearer error at all (many APIs answer an expired token with a
 /// bare 401 and a JSON body). A `401` naming another bearer error, such as
 /// `invalid_request`, is not a token problem and is returned as it is.
 ///
 /// ```
-/// use reqwest_oauth::is_token_rejected;
+/// use reqwest_oauth::policy::token_rejected;
 ///
 /// let expired = http::Response::builder()
 ///     .status(401)
 ///     .header("www-authenticate", r#"Bearer realm="api", error="invalid_token""#)
 ///     .body("")
 ///     .unwrap();
-/// assert!(is_token_rejected(&expired.into()));
+/// assert!(token_rejected(&expired.into()));
 ///
 /// let malformed = http::Response::builder()
 ///     .status(401)
 ///     .header("www-authenticate", r#"Bearer error="invalid_request""#)
 ///     .body("")
 ///     .unwrap();
-/// assert!(!is_token_rejected(&malformed.into()));
+/// assert!(!token_rejected(&malformed.into()));
 /// ```
-pub fn is_token_rejected(response: &reqwest::Response) -> bool {
+pub fn token_rejected(response: &reqwest::Response) -> bool {
     if response.status() != StatusCode::UNAUTHORIZED {
         return false;
     }

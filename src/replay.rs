@@ -13,7 +13,8 @@ use reqwest::{Request, Url};
 /// cloned) is never replayed.
 ///
 /// ```
-/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware, ReplayPolicy};
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
+/// use reqwest_oauth::policy::ReplayPolicy;
 ///
 /// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret");
 /// // Replay GET, PUT, DELETE …; hand a rejected POST back to the caller.

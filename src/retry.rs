@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use tracing::Instrument;
 
+use crate::source::{BoxFuture, FetchReason};
 use crate::stats::Counters;
-use crate::{BoxFuture, Error, Token, TokenRequest};
+use crate::{Error, FetchContext, Token};
 
 /// How a failed token fetch is retried before its error is given to the
 /// waiting requests.
@@ -22,7 +23,7 @@ use crate::{BoxFuture, Error, Token, TokenRequest};
 ///
 /// ```
 /// use std::time::Duration;
-/// use reqwest_oauth::RetryPolicy;
+/// use reqwest_oauth::policy::RetryPolicy;
 ///
 /// let patient = RetryPolicy::new(4).initial_backoff(Duration::from_millis(50));
 /// let never = RetryPolicy::none();
@@ -94,39 +95,44 @@ impl RetryPolicy {
     }
 }
 
-/// Runs `attempt` (one token request), retrying transient failures as
-/// `policy` allows. `what` names the attempt in events ("grant", "refresh").
+/// Runs `attempt` (one call of the source), retrying transient failures
+/// as `policy` allows.
 pub(crate) async fn with_retries<'a>(
     policy: &RetryPolicy,
     counters: &Counters,
-    key: &TokenRequest,
-    what: &'static str,
-    mut attempt: impl FnMut() -> BoxFuture<'a, Result<Token, Error>>,
+    cx: FetchContext<'a>,
+    mut attempt: impl FnMut(FetchContext<'a>) -> BoxFuture<'a, Result<Token, Error>>,
 ) -> Result<Token, Error> {
+    let audience = cx.request().audience();
+    let reason = reason_name(cx.reason());
     let mut retry = 0;
     loop {
         Counters::bump(&counters.token_requests);
-        let span = tracing::info_span!(
-            "token_fetch",
-            audience = key.audience(),
-            what,
-            attempt = retry + 1
-        );
+        let span = tracing::info_span!("token_fetch", audience, reason, attempt = retry + 1);
         tracing::debug!(parent: &span, "fetching token");
-        let error = match attempt().instrument(span).await {
+        let error = match attempt(cx).instrument(span).await {
             Ok(token) => {
-                tracing::debug!(audience = key.audience(), expires_in = ?token.expires_in(), what, "token fetched");
+                tracing::debug!(audience, expires_in = ?token.expires_in(), reason, "token fetched");
                 return Ok(token);
             }
             Err(error) => error,
         };
         let Some(delay) = policy.delay(retry, &error) else {
-            tracing::warn!(audience = key.audience(), %error, what, "token fetch failed");
+            tracing::warn!(audience, %error, reason, "token fetch failed");
             return Err(error);
         };
-        tracing::info!(audience = key.audience(), %error, ?delay, retry, what, "token fetch failed; retrying");
+        tracing::info!(audience, %error, ?delay, retry, reason, "token fetch failed; retrying");
         tokio::time::sleep(delay).await;
         retry += 1;
+    }
+}
+
+/// The name a fetch's reason has in events.
+fn reason_name(reason: FetchReason) -> &'static str {
+    match reason {
+        FetchReason::Missing => "missing",
+        FetchReason::RefreshAhead => "refresh_ahead",
+        FetchReason::Rejected => "rejected",
     }
 }
 

@@ -2,6 +2,7 @@
 //! counters when asked. One test in its own binary, since it installs the
 //! process-wide recorder.
 
+#[path = "all/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

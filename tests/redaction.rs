@@ -4,6 +4,9 @@
 //! store (Redis when installed, with its client's own logs). One test in its own binary, since
 //! it installs the process-wide subscriber.
 
+// Its own binary: it installs a process-wide subscriber, which would also
+// see every other test of a shared binary.
+#[path = "all/common/mod.rs"]
 mod common;
 
 use std::io::Write;
@@ -58,10 +61,24 @@ async fn no_secret_or_token_appears_in_trace_output() {
         let client = client(&oauth);
 
         echo(client.get(api.url("/")).send().await.expect("call")).await;
-        let mut issued = vec![oauth.token(None).await.expect("token").secret().to_owned()];
+        let mut issued = vec![
+            oauth
+                .token(oauth.default_key())
+                .await
+                .expect("token")
+                .secret()
+                .to_owned(),
+        ];
         auth.revoke_all();
         echo(client.get(api.url("/")).send().await.expect("replayed")).await;
-        issued.push(oauth.token(None).await.expect("token").secret().to_owned());
+        issued.push(
+            oauth
+                .token(oauth.default_key())
+                .await
+                .expect("token")
+                .secret()
+                .to_owned(),
+        );
         auth.fail_with(401, json!({"error": "invalid_client"}));
         oauth.invalidate_all();
         client.get(api.url("/")).send().await.expect_err("refused");
@@ -83,7 +100,7 @@ async fn no_secret_or_token_appears_in_trace_output() {
     // dashboard needs and nothing secret.
     for expected in [
         "token_fetch{",
-        "what=\"grant\" attempt=1",
+        "reason=\"missing\" attempt=1",
         "token_request{host=\"127.0.0.1\" grant_type=\"password\" status=200 duration_ms=",
         "outcome=\"token\"}",
         "status=401 duration_ms=",
@@ -136,7 +153,7 @@ async fn fleet_flow() -> Vec<String> {
         }
         issued.push(
             replicas[0]
-                .token(None)
+                .token(replicas[0].default_key())
                 .await
                 .expect("token")
                 .secret()

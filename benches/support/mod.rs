@@ -12,7 +12,7 @@ use http::{Extensions, HeaderValue};
 use parking_lot::RwLock;
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
-use reqwest_oauth::{BoxFuture, Error, Token, TokenRequest, TokenSource};
+use reqwest_oauth::{Error, FetchContext, Token, TokenSource};
 
 /// The URL every in-process bench request goes to; nothing listens there.
 pub const URL: &str = "http://127.0.0.1:9/things";
@@ -113,18 +113,16 @@ pub struct CountingSource {
 }
 
 impl TokenSource for CountingSource {
-    fn fetch<'a>(&'a self, _: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-        Box::pin(async move {
-            if !self.delay.is_zero() {
-                tokio::time::sleep(self.delay).await;
-            }
-            let n = self.issued.fetch_add(1, Ordering::Relaxed);
-            let mut token = format!("token-{n}-");
-            while token.len() < self.token_len.max(token.len()) {
-                token.push('x');
-            }
-            Ok(Token::bearer(token)?.with_expires_in(Duration::from_secs(3600)))
-        })
+    async fn fetch(&self, _: FetchContext<'_>) -> Result<Token, Error> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        let mut token = format!("token-{n}-");
+        while token.len() < self.token_len.max(token.len()) {
+            token.push('x');
+        }
+        Ok(Token::bearer(token)?.with_expires_in(Duration::from_secs(3600)))
     }
 }
 

@@ -2,13 +2,27 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{DEFAULT_LEEWAY, DEFAULT_LIFETIME, DEFAULT_MAX_LIFETIME, Token};
+use crate::Token;
+
+/// Stop using a token this long before it expires, by default.
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The lifetime assumed for a token whose response has no `expires_in`.
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Longer announced lifetimes are cut to this, by default (24 hours).
+pub(crate) const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// A token is never used for less than this share of its lifetime: a
+/// 2-second token is used for 1.8 s rather than never.
+const LEEWAY_MAX_FRACTION: u32 = 10;
 
 /// When a background refresh starts, ahead of expiry.
 ///
 /// ```
 /// use std::time::Duration;
-/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware, RefreshAhead};
+/// use reqwest_oauth::policy::RefreshAhead;
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 ///
 /// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret");
 /// // Renew five minutes before expiry instead of in the last 20 %.
@@ -32,11 +46,13 @@ pub enum RefreshAhead {
 
 impl Default for RefreshAhead {
     fn default() -> Self {
-        RefreshAhead::Fraction(0.2)
+        Self::DEFAULT
     }
 }
 
 impl RefreshAhead {
+    const DEFAULT: RefreshAhead = RefreshAhead::Fraction(0.2);
+
     /// How long into a `lifetime` the refresh starts; `None` when off.
     fn after(self, lifetime: Duration) -> Option<Duration> {
         match self {
@@ -51,11 +67,9 @@ impl RefreshAhead {
 /// stops being used.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lifetimes {
-    /// Stop using a token this long before it expires…
+    /// Stop using a token this long before it expires (never more than a
+    /// tenth of its lifetime early, so tokens of a few seconds are used).
     pub(crate) leeway: Duration,
-    /// …but never more than this fraction of its lifetime early, so short
-    /// tokens (a few seconds) are still used.
-    pub(crate) leeway_max_fraction: u32,
     /// The lifetime assumed when the server gives none.
     pub(crate) default_lifetime: Duration,
     /// Longer announced lifetimes are cut to this.
@@ -63,16 +77,18 @@ pub(crate) struct Lifetimes {
     pub(crate) refresh_ahead: RefreshAhead,
 }
 
+impl Lifetimes {
+    pub(crate) const DEFAULT: Lifetimes = Lifetimes {
+        leeway: DEFAULT_LEEWAY,
+        default_lifetime: DEFAULT_LIFETIME,
+        max_lifetime: DEFAULT_MAX_LIFETIME,
+        refresh_ahead: RefreshAhead::DEFAULT,
+    };
+}
+
 impl Default for Lifetimes {
     fn default() -> Self {
-        Lifetimes {
-            leeway: DEFAULT_LEEWAY,
-            // A 2-second token is used for 1.8 s rather than never.
-            leeway_max_fraction: 10,
-            default_lifetime: DEFAULT_LIFETIME,
-            max_lifetime: DEFAULT_MAX_LIFETIME,
-            refresh_ahead: RefreshAhead::default(),
-        }
+        Self::DEFAULT
     }
 }
 
@@ -90,7 +106,7 @@ impl Lifetimes {
             .expires_in()
             .unwrap_or(self.default_lifetime)
             .min(self.max_lifetime);
-        let leeway = self.leeway.min(lifetime / self.leeway_max_fraction);
+        let leeway = self.leeway.min(lifetime / LEEWAY_MAX_FRACTION);
         let usable = lifetime.saturating_sub(leeway);
         let refresh_after = self.refresh_ahead.after(lifetime).unwrap_or(usable);
         let at = |after: Duration| {

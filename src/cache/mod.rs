@@ -1,36 +1,50 @@
 //! Tokens per key, each fetched by exactly one task at a time.
 //!
-//! The hot path takes a read lock for the time it takes to clone an `Arc`.
-//! A miss joins the fetch already under way for that key or starts one; a
-//! token in its refresh window is used while one background fetch replaces
-//! it. Fetches run in their own task, so dropping any request future (even
-//! the one that started the fetch) never strands the others, and a guard
-//! clears the running marker however the task ends. After a failed fetch,
-//! requests for that key get the same error, without a new fetch, until the
-//! cooldown ends.
+//! The hot path is an `ArcSwap` load and a header clone. A miss joins the
+//! fetch already under way for that key or starts one; a token in its
+//! refresh window is used while one background fetch replaces it. Fetches
+//! run in their own task, so dropping any request future (even the one that
+//! started the fetch) never strands the others, and a guard clears the
+//! running marker however the task ends. After a failed fetch, requests for
+//! that key get the same error, without a new fetch, until the cooldown
+//! ends.
+//!
+//! The cache keeps no grant state: a fetch is handed the token it replaces
+//! (through [`FetchContext`](crate::FetchContext)), and the source decides
+//! what to do with it (use its refresh token, skip a shared copy of it).
 
+mod clock;
+mod flight;
 mod lifetimes;
-mod renew;
 mod slot;
+#[cfg(test)]
+mod tests;
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
 use parking_lot::RwLock;
-use tokio::sync::watch;
 
+pub(crate) use clock::{Clock, SystemClock};
 pub(crate) use lifetimes::Lifetimes;
 pub use lifetimes::RefreshAhead;
-pub(crate) use slot::{Cached, Slot};
-use slot::{Flight, FlightGuard, FlightResult, FlightState, Lookup};
+pub(crate) use slot::Slot;
 
+use crate::source::DynSource;
 use crate::stats::{Counters, Stats};
-use crate::{Error, RetryPolicy, TokenRequest, TokenSource};
-use renew::renew;
+use crate::{Error, RetryPolicy, Token, TokenRequest};
+
+/// The most keys cached at once, by default.
+pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
+
+/// After a failed fetch, requests for that key get its error without a new
+/// fetch for this long, by default.
+pub(crate) const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// Everything that shapes the cache's behaviour.
 #[derive(Debug, Clone, Copy)]
@@ -41,17 +55,51 @@ pub(crate) struct CacheConfig {
     pub(crate) max_keys: usize,
 }
 
-/// What a request took from a usable token, and whether it waited for the
-/// token to be fetched (a token fetched for this very request is never
-/// refreshed again for it).
-pub(crate) struct Lease<T> {
-    pub(crate) taken: T,
-    pub(crate) fetched: bool,
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            lifetimes: Lifetimes::DEFAULT,
+            retry: RetryPolicy::default(),
+            cooldown: DEFAULT_COOLDOWN,
+            max_keys: DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+/// Which cache entry a request uses: the middleware's default key (held
+/// directly, no hashing) or another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    Default,
+    Other(TokenRequest),
+}
+
+/// A usable token's header, and the ticket that names the token it came
+/// from, to hand back if the API rejects it.
+pub(crate) struct Lease {
+    pub(crate) header: HeaderValue,
+    pub(crate) ticket: Ticket,
+}
+
+/// Which token a request carried, and whether it was fetched for this very
+/// request (such a token is never renewed again for it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    generation: u64,
+    fetched: bool,
+}
+
+impl Ticket {
+    /// Whether the token was fetched for this very request.
+    pub(crate) fn fetched(&self) -> bool {
+        self.fetched
+    }
 }
 
 pub(crate) struct TokenCache {
-    source: Arc<dyn TokenSource>,
+    source: Arc<dyn DynSource>,
     config: CacheConfig,
+    clock: Arc<dyn Clock>,
     default_slot: Arc<Slot>,
     /// Keyed by each slot's own key, so the key is stored once per entry.
     slots: RwLock<HashSet<SlotEntry>>,
@@ -60,34 +108,24 @@ pub(crate) struct TokenCache {
     epoch: Instant,
 }
 
-enum Joined<T> {
-    Ready(T),
-    Waiting(watch::Receiver<FlightResult>),
-}
-
 impl TokenCache {
     pub(crate) fn new(
-        source: Arc<dyn TokenSource>,
+        source: Arc<dyn DynSource>,
         default_key: TokenRequest,
         config: CacheConfig,
+        clock: Arc<dyn Clock>,
     ) -> Self {
+        let epoch = clock.now();
         TokenCache {
             source,
             config,
+            clock,
             default_slot: Arc::new(Slot::new(default_key)),
             slots: RwLock::new(HashSet::new()),
             flight_ids: AtomicU64::new(0),
             counters: Arc::new(Counters::default()),
-            epoch: Instant::now(),
+            epoch,
         }
-    }
-
-    pub(crate) fn default_slot(&self) -> &Arc<Slot> {
-        &self.default_slot
-    }
-
-    pub(crate) fn default_key(&self) -> &TokenRequest {
-        &self.default_slot.key
     }
 
     pub(crate) fn counters(&self) -> &Counters {
@@ -98,29 +136,78 @@ impl TokenCache {
         self.counters.snapshot()
     }
 
+    /// A usable token's header for `key`: the cached one, or the result of
+    /// the one fetch under way for it.
+    pub(crate) async fn lease(&self, slot: &Arc<Slot>) -> Result<Lease, Error> {
+        let take = |cached: &slot::Cached| (cached.token.header_value().clone(), cached.generation);
+        let ((header, generation), fetched) = self.lease_with(slot, take).await?;
+        Ok(Lease {
+            header,
+            ticket: Ticket {
+                generation,
+                fetched,
+            },
+        })
+    }
+
+    /// The API rejected the token of `ticket`: forget it (unless a newer one
+    /// replaced it already) and lease the token that replaces it. `None`
+    /// when the rejected token was fetched for this very request: a new one
+    /// would be refused too (wrong audience, missing permission).
+    pub(crate) async fn renew_after_rejection(
+        &self,
+        slot: &Arc<Slot>,
+        ticket: Ticket,
+    ) -> Option<Result<Lease, Error>> {
+        if ticket.fetched {
+            tracing::debug!("a freshly fetched token was rejected; returning the 401");
+            return None;
+        }
+        slot.retire(Some(ticket.generation));
+        Some(self.lease(slot).await)
+    }
+
+    /// Forgets the rejected token of `ticket` without leasing another (the
+    /// request will not be replayed; the next one fetches).
+    pub(crate) fn retire(&self, slot: &Slot, ticket: Ticket) {
+        if !ticket.fetched {
+            slot.retire(Some(ticket.generation));
+        }
+    }
+
+    /// The token itself for `key`, for code that needs more than the header.
+    pub(crate) async fn token(&self, slot: &Arc<Slot>) -> Result<Arc<Token>, Error> {
+        let (token, _) = self.lease_with(slot, |cached| cached.token.clone()).await?;
+        Ok(token)
+    }
+
     /// The slot for `key`, made on first use. Making one when the cache is
     /// full evicts expired entries first, then the least recently used.
-    pub(crate) fn slot(&self, key: &TokenRequest) -> Arc<Slot> {
-        if let Some(slot) = self.existing_slot(key) {
-            return slot;
+    pub(crate) fn slot(&self, key: &Key) -> Cow<'_, Arc<Slot>> {
+        let key = match key {
+            Key::Default => return Cow::Borrowed(&self.default_slot),
+            Key::Other(key) => key,
+        };
+        if let Some(entry) = self.slots.read().get(key) {
+            return Cow::Owned(entry.0.clone());
         }
         let mut slots = self.slots.write();
         if let Some(entry) = slots.get(key) {
-            return entry.0.clone();
+            return Cow::Owned(entry.0.clone());
         }
         if slots.len() >= self.config.max_keys {
             self.evict(&mut slots);
         }
         let slot = Arc::new(Slot::new(key.clone()));
         slots.insert(SlotEntry(slot.clone()));
-        slot
+        Cow::Owned(slot)
     }
 
-    fn existing_slot(&self, key: &TokenRequest) -> Option<Arc<Slot>> {
-        if *key == self.default_slot.key {
-            return Some(self.default_slot.clone());
+    fn existing_slot(&self, key: &Key) -> Option<Arc<Slot>> {
+        match key {
+            Key::Default => Some(self.default_slot.clone()),
+            Key::Other(key) => self.slots.read().get(key).map(|entry| entry.0.clone()),
         }
-        self.slots.read().get(key).map(|entry| entry.0.clone())
     }
 
     /// Makes room for at least one key: drops idle entries, then, if still
@@ -129,7 +216,7 @@ impl TokenCache {
     #[allow(clippy::mutable_key_type)] // hashed by the immutable key only
     fn evict(&self, slots: &mut HashSet<SlotEntry>) {
         let before = slots.len();
-        let now = Instant::now();
+        let now = self.clock.now();
         slots.retain(|entry| !entry.0.is_idle(now));
         if slots.len() >= self.config.max_keys {
             let keep = self.config.max_keys - (self.config.max_keys / 10).max(1);
@@ -152,197 +239,21 @@ impl TokenCache {
         tracing::debug!(evicted, "token cache full; entries evicted");
     }
 
-    /// A usable token for the slot (the cached one, or the result of the one
-    /// fetch under way for it), of which `take` keeps what the caller needs.
-    /// Taking only what is needed (a header clone, a generation number)
-    /// keeps the hot path free of writes to shared memory.
-    pub(crate) async fn lease<T>(
-        &self,
-        slot: &Arc<Slot>,
-        take: impl Fn(&Cached) -> T,
-    ) -> Result<Lease<T>, Error> {
-        let now = Instant::now();
-        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
-        let joined = match slot.lookup(now, &take) {
-            Lookup::Fresh(taken) => Joined::Ready(taken),
-            Lookup::Refresh(taken) => {
-                self.refresh_in_background(slot, now);
-                Joined::Ready(taken)
-            }
-            Lookup::Missing => self.join_or_start(slot, now, &take)?,
-        };
-        let mut done = match joined {
-            Joined::Ready(taken) => {
-                self.counters.cache_hits.add();
-                return Ok(Lease {
-                    taken,
-                    fetched: false,
-                });
-            }
-            Joined::Waiting(done) => done,
-        };
-        Counters::bump(&self.counters.waited);
-        tracing::debug!(
-            audience = slot.key.audience(),
-            "no usable token cached; waiting for the fetch"
-        );
-        let cached = match done.wait_for(Option::is_some).await {
-            Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
-            Err(_) => Err(Error::FetchAborted),
-        }?;
-        Ok(Lease {
-            taken: take(&cached),
-            fetched: true,
-        })
-    }
-
-    fn join_or_start<T>(
-        &self,
-        slot: &Arc<Slot>,
-        now: Instant,
-        take: impl Fn(&Cached) -> T,
-    ) -> Result<Joined<T>, Error> {
-        let mut state = slot.flight.lock();
-        // Re-check under the lock: a fetch may have finished since the miss.
-        if let Lookup::Fresh(taken) | Lookup::Refresh(taken) = slot.lookup(now, take) {
-            return Ok(Joined::Ready(taken));
-        }
-        if let Some(flight) = state.running.as_mut() {
-            flight.waiters += 1;
-            self.counters
-                .max_waiters_per_fetch
-                .fetch_max(flight.waiters, Ordering::Relaxed);
-            return Ok(Joined::Waiting(flight.done.clone()));
-        }
-        if let Some((until, error)) = state.failed.as_deref()
-            && now < *until
-        {
-            Counters::bump(&self.counters.cooldown_rejections);
-            return Err(error.clone());
-        }
-        Ok(Joined::Waiting(self.start(slot, &mut state, 1)?))
-    }
-
-    /// Starts one fetch for a token that is still usable but due for
-    /// renewal. Nobody waits for it; a failure keeps the current token.
-    fn refresh_in_background(&self, slot: &Arc<Slot>, now: Instant) {
-        // Contended: another request is already deciding.
-        let Some(mut state) = slot.flight.try_lock() else {
-            return;
-        };
-        let cooling = state
-            .failed
-            .as_deref()
-            .is_some_and(|(until, _)| now < *until);
-        if state.running.is_some() || cooling {
-            return;
-        }
-        if self.start(slot, &mut state, 0).is_ok() {
-            Counters::bump(&self.counters.background_refreshes);
-            tracing::debug!(
-                audience = slot.key.audience(),
-                "refreshing token ahead of expiry"
-            );
-        }
-    }
-
-    /// Spawns the fetch task for the slot and marks it running.
-    fn start(
-        &self,
-        slot: &Arc<Slot>,
-        state: &mut FlightState,
-        waiters: u64,
-    ) -> Result<watch::Receiver<FlightResult>, Error> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::Config("token fetches need a tokio runtime".into()))?;
-        let id = self.flight_ids.fetch_add(1, Ordering::Relaxed);
-        let (tx, done) = watch::channel(None);
-        state.running = Some(Box::new(Flight {
-            id,
-            done: done.clone(),
-            waiters,
-        }));
-        self.counters
-            .max_waiters_per_fetch
-            .fetch_max(waiters, Ordering::Relaxed);
-        let guard = FlightGuard {
-            slot: slot.clone(),
-            id,
-        };
-        let source = self.source.clone();
-        let counters = self.counters.clone();
-        let config = self.config;
-        runtime.spawn(async move {
-            let slot = &guard.slot;
-            let refresh_token = slot.flight.lock().refresh_token.clone();
-            let renewed = renew(
-                source.as_ref(),
-                &slot.key,
-                refresh_token,
-                &config.retry,
-                &counters,
-            )
-            .await;
-            let result = renewed.map(|renewed| {
-                let schedule = config.lifetimes.schedule(&renewed.token);
-                let cached = Arc::new(Cached::new(Arc::new(renewed.token), id, schedule));
-                (cached, renewed.refresh_token)
-            });
-            let result = {
-                let mut state = slot.flight.lock();
-                match result {
-                    Ok((cached, refresh_token)) => {
-                        slot.store(cached.clone());
-                        state.failed = None;
-                        state.refresh_token = refresh_token;
-                        Ok(cached)
-                    }
-                    Err(error) => {
-                        Counters::bump(&counters.fetch_failures);
-                        state.failed =
-                            Some(Box::new((Instant::now() + config.cooldown, error.clone())));
-                        Err(error)
-                    }
-                }
-            };
-            drop(guard);
-            // Nobody waiting is fine: the token is cached for the next request.
-            let _ = tx.send(Some(result));
-        });
-        Ok(done)
-    }
-
-    /// Forgets the slot's token, but only if it is still generation
-    /// `stale`: a newer token fetched meanwhile survives.
-    pub(crate) fn invalidate_if_current(&self, slot: &Slot, stale: u64) -> bool {
-        self.forget(slot, Some(stale))
-    }
-
     /// Forgets the token for `key`, whatever it is.
-    pub(crate) fn invalidate(&self, key: &TokenRequest) {
+    pub(crate) fn invalidate(&self, key: &Key) {
         if let Some(slot) = self.existing_slot(key)
-            && self.forget(&slot, None)
+            && slot.retire(None)
         {
-            tracing::debug!(audience = key.audience(), "token invalidated");
+            tracing::debug!(audience = slot.key.audience(), "token invalidated");
         }
     }
 
     /// Forgets every cached token.
     pub(crate) fn invalidate_all(&self) {
-        self.forget(&self.default_slot, None);
+        self.default_slot.retire(None);
         for entry in self.slots.read().iter() {
-            self.forget(&entry.0, None);
+            entry.0.retire(None);
         }
-    }
-
-    /// Forgets the slot's token (if it is generation `stale`, when given)
-    /// and tells the source, which may share it beyond this cache.
-    fn forget(&self, slot: &Slot, stale: Option<u64>) -> bool {
-        let Some(forgotten) = slot.forget(stale) else {
-            return false;
-        };
-        self.source.forget(&slot.key, &forgotten.token);
-        true
     }
 
     /// How many keys (besides the default one) have an entry.
@@ -350,6 +261,7 @@ impl TokenCache {
         self.slots.read().len()
     }
 }
+
 /// A slot in the key set, hashed and compared by its key, which never
 /// changes; the slot's mutable parts take no part in hashing.
 struct SlotEntry(Arc<Slot>);

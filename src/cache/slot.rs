@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
-use secrecy::SecretString;
 use tokio::sync::watch;
 
 use super::lifetimes::Schedule;
@@ -17,7 +16,7 @@ use crate::{Error, Token, TokenRequest};
 pub(super) type FlightResult = Option<Result<Arc<Cached>, Error>>;
 
 pub(crate) struct Slot {
-    pub(super) key: TokenRequest,
+    pub(crate) key: TokenRequest,
     /// Read on every request without a lock or a shared write: `ArcSwap`
     /// loads leave the `Arc`'s count alone.
     current: ArcSwapOption<Cached>,
@@ -28,9 +27,9 @@ pub(crate) struct Slot {
 
 /// A cached token with its schedule. `generation` tells tokens apart (the
 /// id of the fetch that made it) without holding on to them.
-pub(crate) struct Cached {
-    pub(crate) token: Arc<Token>,
-    pub(crate) generation: u64,
+pub(super) struct Cached {
+    pub(super) token: Arc<Token>,
+    pub(super) generation: u64,
     /// The schedule as milliseconds after the token's `issued_at`: half the
     /// size of two `Instant`s, in an entry made per cached key.
     refresh_after_ms: u32,
@@ -68,8 +67,10 @@ pub(super) struct FlightState {
     pub(super) running: Option<Box<Flight>>,
     /// The last fetch's error and when its cooldown ends.
     pub(super) failed: Option<Box<(Instant, Error)>>,
-    /// The refresh token for the next fetch, if the last grant gave one.
-    pub(super) refresh_token: Option<Arc<SecretString>>,
+    /// The token last forgotten (rejected or invalidated), handed to the
+    /// next fetch as the one it replaces, so a grant can still use its
+    /// refresh token and a fleet can tell it from a newer shared one.
+    pub(super) retired: Option<Arc<Token>>,
 }
 
 pub(super) struct Flight {
@@ -103,13 +104,23 @@ impl Slot {
         }
     }
 
+    /// The cached token, usable or not (for a fetch that replaces it).
+    pub(super) fn current_token(&self) -> Option<Arc<Token>> {
+        self.current
+            .load()
+            .as_ref()
+            .map(|cached| cached.token.clone())
+    }
+
     pub(super) fn store(&self, cached: Arc<Cached>) {
         self.current.store(Some(cached));
     }
 
     /// Forgets the token if it is generation `stale` (or any token, for
-    /// `None`) and returns it; a newer token stored meanwhile survives.
-    pub(super) fn forget(&self, stale: Option<u64>) -> Option<Arc<Cached>> {
+    /// `None`), keeping it as the one the next fetch replaces; a newer token
+    /// stored meanwhile survives. Whether a token was forgotten.
+    pub(super) fn retire(&self, stale: Option<u64>) -> bool {
+        let mut state = self.flight.lock();
         let mut forgot = None;
         self.current.rcu(|current| {
             let matches = match (current, stale) {
@@ -120,7 +131,11 @@ impl Slot {
             forgot = if matches { current.clone() } else { None };
             if matches { None } else { current.clone() }
         });
-        forgot
+        let Some(forgot) = forgot else {
+            return false;
+        };
+        state.retired = Some(forgot.token.clone());
+        true
     }
 
     /// Whether the slot holds nothing worth keeping at `now`: no usable

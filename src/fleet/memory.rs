@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use secrecy::zeroize::Zeroizing;
 
+use super::BoxFuture;
 use super::{StoreError, TokenStore};
-use crate::BoxFuture;
 
 /// A [`TokenStore`] in this process's memory: for tests of fleet behaviour,
 /// and for several independently built clients in one process that should

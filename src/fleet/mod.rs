@@ -63,5 +63,5 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
-pub use source::{DEFAULT_LOCK_TTL, DEFAULT_POLL_INTERVAL, FleetSource};
-pub use store::{StoreError, TokenStore};
+pub use source::FleetSource;
+pub use store::{BoxFuture, StoreError, TokenStore};

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::BoxFuture;
 use super::{StoreError, TokenStore};
-use crate::BoxFuture;
 
 /// How long one store command may take before the process gives up on the
 /// store and fetches alone.

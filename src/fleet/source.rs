@@ -1,26 +1,23 @@
 //! [`FleetSource`]: a token source whose tokens the whole fleet shares.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use parking_lot::Mutex;
-
 use super::lock::HeldLock;
 use super::record::{self, Freshness};
 use super::{StoreError, TokenStore};
-use crate::cache::Lifetimes;
-use crate::{BoxFuture, DEFAULT_TIMEOUT, Error, RefreshAhead, Token, TokenRequest, TokenSource};
+use crate::grant::FetchReason;
+use crate::{Error, FetchContext, Token, TokenRequest, TokenSource};
 
-/// How long a fetching process holds the fleet's lock by default: the token
-/// endpoint's default timeout, and a margin.
-pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(DEFAULT_TIMEOUT.as_secs() + 5);
+/// How long a fetching process holds the fleet's lock by default: longer
+/// than a token request may take by default (30 s), with a margin.
+const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(35);
 
 /// How often a process that waits for another's fetch first looks again.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Waiting processes look again at most this far apart.
 const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -32,14 +29,16 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// used as is. Otherwise the process takes the store's lock for the key,
 /// runs the wrapped source and publishes the result; the others poll the
 /// store until it appears (or the lock expires, and one of them takes
-/// over). A token in its last fifth (see [`refresh_ahead`](Self::refresh_ahead))
-/// is still used while whichever process takes the lock renews it, so the
+/// over). A token in its refresh window (the middleware's
+/// [`refresh_ahead`](crate::OAuthMiddlewareBuilder::refresh_ahead)) is
+/// still used while whichever process takes the lock renews it, so the
 /// fleet renews ahead of expiry with one token request, not one per process.
 ///
 /// When the API rejects a shared token, the process that saw the `401`
-/// never takes that token from the store again: it fetches a new one and
-/// publishes it, and the other processes, on their own `401`, pick that
-/// one up without a token request of their own.
+/// never takes that token from the store again (the cache tells the source
+/// which token a fetch replaces): it fetches a new one and publishes it,
+/// and the other processes, on their own `401`, pick that one up without a
+/// token request of their own.
 ///
 /// The store failing never fails a request: the process logs a warning
 /// and fetches for itself. Refresh tokens are not shared; each renewal
@@ -61,14 +60,8 @@ pub struct FleetSource<S> {
     inner: S,
     store: Arc<dyn TokenStore>,
     namespace: String,
-    lifetimes: Lifetimes,
     lock_ttl: Duration,
     poll_interval: Duration,
-    /// Per store key, the fingerprint of the token this process was last
-    /// told to forget, so it is never taken from the store again.
-    forgotten: Mutex<HashMap<String, u64>>,
-    /// Keyed at random per instance: fingerprints are useless outside it.
-    fingerprints: RandomState,
     /// Tells this process's lock acquisitions apart from everyone else's.
     owner: String,
     locks_taken: AtomicU64,
@@ -80,40 +73,19 @@ impl<S: TokenSource> FleetSource<S> {
     /// client identity (token endpoint, client ID, grant settings): two
     /// sources with the same namespace hand each other their tokens.
     pub fn new(namespace: impl Into<String>, source: S, store: impl TokenStore) -> Self {
-        let fingerprints = RandomState::new();
-        let nonce = fingerprints.hash_one(SystemTime::now());
+        let nonce = RandomState::new().hash_one(SystemTime::now());
         FleetSource {
             inner: source,
             store: Arc::new(store),
             namespace: namespace.into(),
-            lifetimes: Lifetimes::default(),
             lock_ttl: DEFAULT_LOCK_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
-            forgotten: Mutex::new(HashMap::new()),
-            fingerprints,
             owner: format!("{}-{nonce:016x}", std::process::id()),
             locks_taken: AtomicU64::new(0),
         }
     }
 
-    /// When the fleet renews a shared token (default: in its last 20 %).
-    /// Keep it at or before the middleware's own
-    /// [`refresh_ahead`](crate::OAuthMiddlewareBuilder::refresh_ahead), so
-    /// a process that asks early for a new token gets one.
-    pub fn refresh_ahead(mut self, refresh_ahead: RefreshAhead) -> Self {
-        self.lifetimes.refresh_ahead = refresh_ahead;
-        self
-    }
-
-    /// The lifetime assumed for a token that comes without one (default
-    /// [`DEFAULT_LIFETIME`](crate::DEFAULT_LIFETIME)).
-    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetimes.default_lifetime = lifetime;
-        self
-    }
-
-    /// How long the fetching process holds the lock (default
-    /// [`DEFAULT_LOCK_TTL`]). Make it longer than a token request can take;
+    /// How long the fetching process holds the lock (default 35 s). Make it longer than a token request can take;
     /// it is also the longest a waiting process waits before it takes over
     /// from a process that died mid-fetch.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
@@ -122,7 +94,7 @@ impl<S: TokenSource> FleetSource<S> {
     }
 
     /// How soon a waiting process first looks for the token again (default
-    /// [`DEFAULT_POLL_INTERVAL`]); it doubles up to half a second.
+    /// 50 ms); it doubles up to half a second.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -134,31 +106,29 @@ impl<S: TokenSource> FleetSource<S> {
         format!("reqwest-oauth:v1:{}:{parts}", self.namespace)
     }
 
-    fn fingerprint(&self, token: &Token) -> u64 {
-        self.fingerprints.hash_one(token.secret())
-    }
-
-    /// Reads the key's shared token; one this process was told to forget
-    /// counts as absent.
-    async fn read(&self, key: &str) -> Result<Freshness, StoreError> {
+    /// Reads the key's shared token. The token this fetch replaces after a
+    /// rejection counts as absent: the API refused it.
+    async fn read(&self, key: &str, cx: FetchContext<'_>) -> Result<Freshness, StoreError> {
         let Some(value) = self.store.get(key).await? else {
             return Ok(Freshness::Unusable);
         };
         let found = record::decode(value, SystemTime::now());
-        let token = match &found {
-            Freshness::Fresh(token) | Freshness::Renewing(token) => token,
-            Freshness::Unusable => return Ok(found),
+        let rejected = match (cx.reason(), cx.previous()) {
+            (FetchReason::Rejected, Some(previous)) => previous,
+            _ => return Ok(found),
         };
-        let fingerprint = self.fingerprint(token);
-        let mut forgotten = self.forgotten.lock();
-        if forgotten.get(key) == Some(&fingerprint) {
-            return Ok(Freshness::Unusable);
+        match &found {
+            Freshness::Fresh(token) | Freshness::Renewing(token)
+                if token.secret() == rejected.secret() =>
+            {
+                Ok(Freshness::Unusable)
+            }
+            _ => Ok(found),
         }
-        forgotten.remove(key);
-        Ok(found)
     }
 
-    async fn shared_or_fetched(&self, request: &TokenRequest, key: &str) -> Result<Token, Error> {
+    async fn shared_or_fetched(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
+        let request = cx.request();
         let lock = format!("{key}:lock");
         let owner = format!(
             "{}-{}",
@@ -168,19 +138,19 @@ impl<S: TokenSource> FleetSource<S> {
         let give_up = tokio::time::Instant::now() + self.lock_ttl + MAX_POLL_INTERVAL;
         let mut interval = self.poll_interval;
         loop {
-            let stale = match self.read(key).await {
+            let stale = match self.read(key, cx).await {
                 Ok(Freshness::Fresh(token)) => {
                     tracing::debug!(audience = request.audience(), "token taken from the fleet");
                     return Ok(token);
                 }
                 Ok(Freshness::Renewing(token)) => Some(token),
                 Ok(Freshness::Unusable) => None,
-                Err(error) => return self.alone(request, &error).await,
+                Err(error) => return self.alone(cx, &error).await,
             };
             match self.store.try_lock(&lock, &owner, self.lock_ttl).await {
                 Ok(true) => {
                     let held = HeldLock::new(self.store.clone(), lock, owner);
-                    return self.fetch_locked(request, key, held, stale).await;
+                    return self.fetch_locked(cx, key, held, stale).await;
                 }
                 Ok(false) => {
                     // Another process is renewing; this one is still good.
@@ -188,14 +158,14 @@ impl<S: TokenSource> FleetSource<S> {
                         return Ok(token);
                     }
                 }
-                Err(error) => return self.alone(request, &error).await,
+                Err(error) => return self.alone(cx, &error).await,
             }
             if tokio::time::Instant::now() >= give_up {
                 tracing::warn!(
                     audience = request.audience(),
                     "the fleet's token lock outlived its time to live; fetching alone"
                 );
-                return self.inner.fetch(request).await;
+                return self.inner.fetch(cx).await;
             }
             tokio::time::sleep(interval).await;
             interval = (interval * 2).min(MAX_POLL_INTERVAL);
@@ -208,14 +178,14 @@ impl<S: TokenSource> FleetSource<S> {
     /// token, as a failed refresh ahead of expiry does in one process.
     async fn fetch_locked(
         &self,
-        request: &TokenRequest,
+        cx: FetchContext<'_>,
         key: &str,
         held: HeldLock,
         stale: Option<Token>,
     ) -> Result<Token, Error> {
-        let result = match self.read(key).await {
+        let result = match self.read(key, cx).await {
             Ok(Freshness::Fresh(token)) => Ok(token),
-            _ => match (self.fetch_and_publish(request, key).await, stale) {
+            _ => match (self.fetch_and_publish(cx, key).await, stale) {
                 (Err(error), Some(current)) => {
                     tracing::warn!(%error, "renewing the fleet's token failed; using the current one");
                     Ok(current)
@@ -227,16 +197,15 @@ impl<S: TokenSource> FleetSource<S> {
         result
     }
 
-    async fn fetch_and_publish(&self, request: &TokenRequest, key: &str) -> Result<Token, Error> {
-        let token = self.inner.fetch(request).await?;
-        let Some(encoded) = record::encode(&token, &self.lifetimes) else {
+    async fn fetch_and_publish(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
+        let token = self.inner.fetch(cx).await?;
+        let Some(encoded) = record::encode(&token, cx.lifetimes()) else {
             return Ok(token);
         };
         match self.store.put(key, &encoded.value, encoded.ttl).await {
             Ok(()) => {
-                self.forgotten.lock().remove(key);
                 tracing::info!(
-                    audience = request.audience(),
+                    audience = cx.request().audience(),
                     "token fetched and shared with the fleet"
                 );
             }
@@ -246,31 +215,22 @@ impl<S: TokenSource> FleetSource<S> {
     }
 
     /// The store failed: this process fetches for itself.
-    async fn alone(&self, request: &TokenRequest, error: &StoreError) -> Result<Token, Error> {
-        tracing::warn!(%error, audience = request.audience(), "fleet token store unavailable; fetching alone");
-        self.inner.fetch(request).await
+    async fn alone(&self, cx: FetchContext<'_>, error: &StoreError) -> Result<Token, Error> {
+        let audience = cx.request().audience();
+        tracing::warn!(%error, audience, "fleet token store unavailable; fetching alone");
+        self.inner.fetch(cx).await
     }
 }
 
 impl<S: TokenSource> TokenSource for FleetSource<S> {
-    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-        Box::pin(async move {
-            let key = self.store_key(request);
-            self.shared_or_fetched(request, &key).await
-        })
-    }
-
-    fn forget(&self, request: &TokenRequest, token: &Token) {
-        let fingerprint = self.fingerprint(token);
-        self.forgotten
-            .lock()
-            .insert(self.store_key(request), fingerprint);
-        self.inner.forget(request, token);
+    async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
+        let key = self.store_key(cx.request());
+        self.shared_or_fetched(cx, &key).await
     }
 
     fn check(&self) -> Result<(), Error> {
         if self.namespace.is_empty() {
-            return Err(Error::Config("a fleet needs a non-empty namespace".into()));
+            return Err(Error::EmptyNamespace);
         }
         self.inner.check()
     }

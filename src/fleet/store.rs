@@ -4,7 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::BoxFuture;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future, as the [`TokenStore`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where the processes of a fleet keep the tokens they share, and the lock
 /// that lets exactly one of them fetch a token at a time.

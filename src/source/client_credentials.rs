@@ -1,13 +1,15 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
+use super::TokenSource;
 use super::grant::{GrantSettings, grant_setters};
-use super::{BoxFuture, TokenSource};
-use crate::{Error, Token, TokenEndpoint, TokenRequest};
+use super::refresh::refresh_or_grant;
+use crate::{Error, FetchContext, Token, TokenEndpoint};
 
 /// The client credentials grant: a back-end service authenticates as itself.
 ///
 /// ```
-/// use reqwest_oauth::{BodyFormat, ClientAuth, ClientCredentials};
+/// use reqwest_oauth::ClientCredentials;
+/// use reqwest_oauth::endpoint::{BodyFormat, ClientAuth};
 ///
 /// // A vendor that wants JSON with the credentials in the body:
 /// let grant = ClientCredentials::new("https://auth.example.com/oauth/token", "id", "secret")
@@ -70,21 +72,14 @@ impl ClientCredentials {
 }
 
 impl TokenSource for ClientCredentials {
-    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-        Box::pin(async move {
-            let params = self
-                .settings
-                .params(&[("grant_type", "client_credentials")], request);
-            self.settings.endpoint.request(&params).await
+    async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
+        let endpoint = &self.settings.endpoint;
+        refresh_or_grant(endpoint, cx, || async {
+            let grant = [("grant_type", "client_credentials")];
+            let params = self.settings.params(&grant, cx.request());
+            endpoint.request(&params).await
         })
-    }
-
-    fn refresh<'a>(
-        &'a self,
-        _request: &'a TokenRequest,
-        refresh_token: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
-        Some(self.settings.refresh(refresh_token))
+        .await
     }
 
     fn check(&self) -> Result<(), Error> {

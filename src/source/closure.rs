@@ -4,8 +4,8 @@
 use std::fmt;
 use std::future::Future;
 
-use super::{BoxFuture, TokenSource};
-use crate::{Error, Token, TokenRequest};
+use super::TokenSource;
+use crate::{Error, FetchContext, Token, TokenRequest};
 
 /// A token source built by [`source_fn`].
 ///
@@ -43,8 +43,8 @@ where
     F: Fn(TokenRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Token, Error>> + Send + 'static,
 {
-    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-        Box::pin((self.0)(request.clone()))
+    fn fetch(&self, cx: FetchContext<'_>) -> impl Future<Output = Result<Token, Error>> + Send {
+        (self.0)(cx.request().clone())
     }
 }
 

@@ -1,8 +1,7 @@
 //! What the built-in grants share: an endpoint, a scope and extra
 //! parameters, and the setters for them.
 
-use super::BoxFuture;
-use crate::{Error, Token, TokenEndpoint, TokenRequest};
+use crate::{TokenEndpoint, TokenRequest};
 
 /// The endpoint and the parameters every grant request carries.
 #[derive(Clone)]
@@ -54,23 +53,6 @@ impl GrantSettings {
         }
         params.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         params
-    }
-}
-
-impl GrantSettings {
-    /// The refresh grant (RFC 6749 section 6) against the same endpoint,
-    /// with the same client authentication.
-    pub(super) fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a str,
-    ) -> BoxFuture<'a, Result<Token, Error>> {
-        Box::pin(async move {
-            let params = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-            ];
-            self.endpoint.request(&params).await
-        })
     }
 }
 

@@ -1,9 +1,12 @@
-//! Where tokens come from: the [`TokenSource`] trait and the built-in grants.
+//! Where tokens come from: the [`TokenSource`] trait, the context a fetch is
+//! asked in, and the built-in grants.
 
 mod client_credentials;
 mod closure;
+mod context;
 mod grant;
 mod password;
+mod refresh;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,60 +14,38 @@ use std::sync::Arc;
 
 pub use client_credentials::ClientCredentials;
 pub use closure::{FnSource, source_fn};
+pub use context::{FetchContext, FetchReason};
 pub use password::PasswordGrant;
 
-use crate::{Error, Token, TokenRequest};
-
-/// A boxed, sendable future, as returned by [`TokenSource::fetch`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::{Error, Token};
 
 /// Anything that can obtain a token: a grant, a legacy login, a vault.
 ///
 /// The middleware decides *when* to fetch (once per key, single flight, on
-/// expiry or rejection); a source only knows *how*. Implement it for a flow
-/// the crate does not ship:
+/// expiry or rejection); a source only knows *how*. The [`FetchContext`]
+/// says which token is wanted, why it is asked for, and which token it
+/// replaces, so a source can renew with that token's refresh token (the
+/// built-in grants do) or tell a rejected token from a missing one.
+///
+/// Implement it for a flow the crate does not ship, with an ordinary
+/// `async fn`:
 ///
 /// ```
-/// use reqwest_oauth::{BoxFuture, Error, Token, TokenRequest, TokenSource};
+/// use reqwest_oauth::{Error, FetchContext, Token, TokenSource};
 ///
 /// struct FromEnvironment;
 ///
 /// impl TokenSource for FromEnvironment {
-///     fn fetch<'a>(&'a self, _request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-///         Box::pin(async move {
-///             let value = std::env::var("API_TOKEN")
-///                 .map_err(|_| Error::Config("API_TOKEN is not set".into()))?;
-///             Token::bearer(value)
-///         })
+///     async fn fetch(&self, _cx: FetchContext<'_>) -> Result<Token, Error> {
+///         let value = std::env::var("API_TOKEN").map_err(Error::custom)?;
+///         Token::bearer(value)
 ///     }
 /// }
 /// ```
 pub trait TokenSource: Send + Sync + 'static {
-    /// Obtains a new token for `request` (its audience and scope).
-    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>>;
-
-    /// Renews a token with a refresh token (RFC 6749 section 6), if this
-    /// source has such a flow; `None` (the default) if not. The cache calls
-    /// it, single-flight, when the key's last token came with a refresh
-    /// token; if the server refuses it, the cache falls back to
-    /// [`fetch`](TokenSource::fetch) once.
-    fn refresh<'a>(
-        &'a self,
-        request: &'a TokenRequest,
-        refresh_token: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
-        let _ = (request, refresh_token);
-        None
-    }
-
-    /// Told that the middleware stopped trusting `token`: the API rejected
-    /// it, or the application invalidated it. A source that hands the same
-    /// token to others (a [`FleetSource`](crate::fleet::FleetSource) shares
-    /// it between processes) must not hand it out again; the default does
-    /// nothing.
-    fn forget(&self, request: &TokenRequest, token: &Token) {
-        let _ = (request, token);
-    }
+    /// Obtains a new token for `cx.request()` (its audience, scope and
+    /// resource).
+    fn fetch(&self, cx: FetchContext<'_>) -> impl Future<Output = Result<Token, Error>> + Send;
 
     /// Checks the configuration without a network request. Called by
     /// [`OAuthMiddlewareBuilder::build`](crate::OAuthMiddlewareBuilder::build).
@@ -73,24 +54,32 @@ pub trait TokenSource: Send + Sync + 'static {
     }
 }
 
-impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
-    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-        (**self).fetch(request)
-    }
-
-    fn refresh<'a>(
-        &'a self,
-        request: &'a TokenRequest,
-        refresh_token: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
-        (**self).refresh(request, refresh_token)
-    }
-
-    fn forget(&self, request: &TokenRequest, token: &Token) {
-        (**self).forget(request, token)
+impl<S: TokenSource> TokenSource for Arc<S> {
+    fn fetch(&self, cx: FetchContext<'_>) -> impl Future<Output = Result<Token, Error>> + Send {
+        (**self).fetch(cx)
     }
 
     fn check(&self) -> Result<(), Error> {
         (**self).check()
+    }
+}
+
+/// A boxed, sendable future: what the cache stores a source behind.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`TokenSource`] with its future boxed, so the cache can hold any source
+/// behind one `dyn` pointer while users write plain `async fn`s.
+pub(crate) trait DynSource: Send + Sync + 'static {
+    fn fetch_boxed<'a>(&'a self, cx: FetchContext<'a>) -> BoxFuture<'a, Result<Token, Error>>;
+    fn check(&self) -> Result<(), Error>;
+}
+
+impl<S: TokenSource> DynSource for S {
+    fn fetch_boxed<'a>(&'a self, cx: FetchContext<'a>) -> BoxFuture<'a, Result<Token, Error>> {
+        Box::pin(self.fetch(cx))
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        TokenSource::check(self)
     }
 }

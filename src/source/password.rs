@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::TokenSource;
 use super::grant::{GrantSettings, grant_setters};
-use super::{BoxFuture, TokenSource};
-use crate::{Error, Token, TokenEndpoint, TokenRequest};
+use super::refresh::refresh_or_grant;
+use crate::{Error, FetchContext, Token, TokenEndpoint};
 
 /// The password grant: a dedicated API user's name and password for a token.
 ///
@@ -16,7 +17,8 @@ use crate::{Error, Token, TokenEndpoint, TokenRequest};
 /// [`PasswordGrant::client_secret`].
 ///
 /// ```
-/// use reqwest_oauth::{BodyFormat, PasswordGrant};
+/// use reqwest_oauth::PasswordGrant;
+/// use reqwest_oauth::endpoint::BodyFormat;
 ///
 /// let grant = PasswordGrant::new(
 ///     "https://auth.example.com/oauth/token",
@@ -90,24 +92,18 @@ impl PasswordGrant {
 }
 
 impl TokenSource for PasswordGrant {
-    fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
-        Box::pin(async move {
+    async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
+        let endpoint = &self.settings.endpoint;
+        refresh_or_grant(endpoint, cx, || async {
             let grant = [
                 ("grant_type", "password"),
                 ("username", self.username.as_str()),
                 ("password", self.password.expose_secret()),
             ];
-            let params = self.settings.params(&grant, request);
-            self.settings.endpoint.request(&params).await
+            let params = self.settings.params(&grant, cx.request());
+            endpoint.request(&params).await
         })
-    }
-
-    fn refresh<'a>(
-        &'a self,
-        _request: &'a TokenRequest,
-        refresh_token: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Token, Error>>> {
-        Some(self.settings.refresh(refresh_token))
+        .await
     }
 
     fn check(&self) -> Result<(), Error> {

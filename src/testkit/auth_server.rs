@@ -128,13 +128,15 @@ impl Fault {
 ///
 /// ```
 /// use reqwest_oauth::testkit::AuthServer;
-/// use reqwest_oauth::{ClientAuth, ClientCredentials, OAuthMiddleware};
+/// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
+/// use reqwest_oauth::endpoint::ClientAuth;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let auth = AuthServer::builder().client("id", "secret").start().await?;
 /// let grant = ClientCredentials::new(auth.token_url(), "id", "secret").client_auth(ClientAuth::Body);
-/// OAuthMiddleware::new(grant).token(None).await?;
+/// let oauth = OAuthMiddleware::new(grant);
+/// oauth.token(oauth.default_key()).await?;
 /// let sent = auth.last_request().expect("one request");
 /// assert_eq!(sent.params.get("client_id").map(String::as_str), Some("id"));
 /// assert!(sent.basic.is_none());

@@ -3,17 +3,16 @@
 //! format, required parameters, error shape, expired-token answer), and the
 //! crate configured as that vendor's user would configure it.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/two_step_login.rs"]
+#[path = "../../examples/two_step_login.rs"]
 #[allow(dead_code)]
 mod two_step_login;
 
 use common::within_timeout;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use reqwest_oauth::{
-    BodyFormat, ClientAuth, ClientCredentials, Error, ErrorCode, OAuthMiddleware, PasswordGrant,
-};
+use reqwest_oauth::endpoint::{BodyFormat, ClientAuth, ErrorCode};
+use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant};
 use serde_json::json;
 use wiremock::matchers::{body_json, body_string, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -70,7 +69,14 @@ async fn mount_api(server: &MockServer, expired: ResponseTemplate) {
 /// Gets a token (as an earlier request would have), then calls the API,
 /// which rejects it as expired: the middleware must renew and replay.
 async fn token_api_and_expiry(server: &MockServer, oauth: &OAuthMiddleware) {
-    assert_eq!(oauth.token(None).await.expect("token").secret(), "tok-1");
+    assert_eq!(
+        oauth
+            .token(oauth.default_key())
+            .await
+            .expect("token")
+            .secret(),
+        "tok-1"
+    );
     let response = client(oauth)
         .get(format!("{}/api/things", server.uri()))
         .send()
@@ -124,7 +130,11 @@ async fn seed_000_password_grant_public_client_json_with_audience() {
         token_api_and_expiry(&server, &oauth).await;
         // No refresh tokens for this vendor: the next renewal is the grant again.
         assert_eq!(
-            oauth.token(None).await.expect("token").refresh_token(),
+            oauth
+                .token(oauth.default_key())
+                .await
+                .expect("token")
+                .refresh_token(),
             None
         );
     })
@@ -150,7 +160,7 @@ async fn seed_000_wrong_password_is_a_typed_invalid_grant() {
         )
         .body_format(BodyFormat::Json);
         let err = OAuthMiddleware::new(grant)
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         let endpoint = err.endpoint_error().expect("endpoint error");
@@ -296,7 +306,7 @@ async fn seed_003_client_authentication_failure_carries_the_vendors_message() {
         let grant =
             ClientCredentials::new(server.uri(), "key-id", "wrong").client_auth(ClientAuth::Body);
         let err = OAuthMiddleware::new(grant)
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         let endpoint = err.endpoint_error().expect("endpoint error");
@@ -322,7 +332,7 @@ async fn seed_004_legacy_two_step_login_as_shipped_in_the_example() {
             .await
             .expect("call");
         assert_eq!(devices.status(), 200);
-        let token = oauth.token(None).await.expect("cached");
+        let token = oauth.token(oauth.default_key()).await.expect("cached");
         // The absolute RFC 3339 expiry (with an offset) became a lifetime.
         let lifetime = token.expires_in().expect("a lifetime");
         assert!(

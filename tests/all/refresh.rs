@@ -1,14 +1,15 @@
 //! Refresh tokens (RFC 6749 section 6): used before re-running the grant,
 //! rotated, single-flight, and a refused one falls back to the grant once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client, echo, within_timeout};
+use reqwest_oauth::policy::RefreshAhead;
 use reqwest_oauth::testkit::{ApiServer, AuthServer, RefreshTokens};
-use reqwest_oauth::{OAuthMiddleware, PasswordGrant, RefreshAhead};
+use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
 
 async fn servers(mode: RefreshTokens) -> (AuthServer, ApiServer) {
     let auth = AuthServer::builder()

@@ -2,15 +2,14 @@
 //! authentication, grants) and how every kind of failure reaches the caller
 //! (behaviours 6 and 7).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::{CLIENT_ID, CLIENT_SECRET, client, grant, servers, within_timeout};
+use reqwest_oauth::endpoint::{BodyFormat, ClientAuth, ErrorCode};
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
-use reqwest_oauth::{
-    BodyFormat, ClientAuth, ClientCredentials, Error, ErrorCode, OAuthMiddleware, PasswordGrant,
-};
+use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -23,7 +22,7 @@ async fn client_credentials_default_is_a_form_with_rfc_basic_auth() {
                 .audience("https://api.example")
                 .build()
                 .expect("config");
-        oauth.token(None).await.expect("token");
+        oauth.token(oauth.default_key()).await.expect("token");
         let seen = auth.last_request().expect("a token request");
         assert_eq!(
             seen.content_type.as_deref(),
@@ -81,7 +80,7 @@ async fn basic_credentials_are_form_urlencoded_before_base64() {
         let oauth =
             OAuthMiddleware::new(ClientCredentials::new(server.uri(), "my id", "p@ss:w/rd"));
         oauth
-            .token(None)
+            .token(oauth.default_key())
             .await
             .expect("the server matched the exact Basic header");
     })
@@ -100,7 +99,7 @@ async fn json_body_with_credentials_in_the_body() {
         .audience("https://dataloy.dev")
         .build()
         .expect("config");
-        oauth.token(None).await.expect("token");
+        oauth.token(oauth.default_key()).await.expect("token");
         let seen = auth.last_request().expect("a token request");
         assert_eq!(seen.content_type.as_deref(), Some("application/json"));
         assert_eq!(seen.basic, None);
@@ -169,7 +168,7 @@ async fn password_grant_refusal_is_a_typed_invalid_grant() {
         let grant = PasswordGrant::new(auth.token_url(), "web", "alice", "hunter2-typo")
             .client_secret("websecret");
         let err = OAuthMiddleware::new(grant)
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         let endpoint = err.endpoint_error().expect("endpoint error");
@@ -235,7 +234,10 @@ async fn the_token_endpoint_is_never_followed_through_a_redirect() {
             .mount(&server)
             .await;
         let oauth = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "secret"));
-        let err = oauth.token(None).await.expect_err("redirect refused");
+        let err = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("redirect refused");
         assert!(
             matches!(err, Error::Redirect { status } if status == 307),
             "{err:?}"
@@ -254,7 +256,10 @@ async fn a_slow_token_endpoint_times_out_with_a_transient_error() {
         let (auth, _api) = servers().await;
         auth.set_delay(Duration::from_secs(5));
         let oauth = OAuthMiddleware::new(grant(&auth).timeout(Duration::from_millis(200)));
-        let err = oauth.token(None).await.expect_err("timed out");
+        let err = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("timed out");
         let Error::Transport { source } = &err else {
             panic!("expected a transport error, got {err:?}");
         };
@@ -290,7 +295,7 @@ async fn error_bodies_of_every_shape_become_typed_errors() {
             let server = MockServer::start().await;
             Mock::given(method("POST")).respond_with(template).mount(&server).await;
             let err = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "secret"))
-                .token(None)
+                .token(&reqwest_oauth::TokenRequest::new())
                 .await
                 .expect_err("error status");
             let endpoint = err.endpoint_error().unwrap_or_else(|| panic!("typed endpoint error, got {err:?}"));
@@ -333,7 +338,7 @@ async fn unusable_success_responses_are_typed_errors() {
                 .mount(&server)
                 .await;
             let err = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "secret"))
-                .token(None)
+                .token(&reqwest_oauth::TokenRequest::new())
                 .await
                 .expect_err("unusable");
             assert!(
@@ -379,7 +384,7 @@ async fn basic_variants_encode_id_and_secret_as_each_server_expects() {
             let grant =
                 ClientCredentials::new(server.uri(), "my id", "p@ss w~rd").client_auth(auth);
             OAuthMiddleware::new(grant)
-                .token(None)
+                .token(&reqwest_oauth::TokenRequest::new())
                 .await
                 .unwrap_or_else(|e| panic!("{auth:?} should send {credentials:?}: {e}"));
             let body = &server.received_requests().await.expect("recorded")[0].body;
@@ -442,7 +447,7 @@ async fn a_caller_supplied_client_that_follows_redirects_gets_no_token() {
         let grant =
             ClientCredentials::new(server.uri(), CLIENT_ID, CLIENT_SECRET).http_client(following);
         let err = OAuthMiddleware::new(grant)
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         assert!(matches!(err, Error::Redirect { .. }), "{err:?}");

@@ -1,7 +1,7 @@
 //! Behaviour 1 and 2: tokens are fetched lazily, cached per key (audience and
 //! scope), reused while valid, and renewed after they expire.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -136,14 +136,14 @@ async fn expires_in_as_a_numeric_string_is_honoured() {
             "id",
             "s",
         ));
-        let first = oauth.token(None).await.expect("token");
+        let first = oauth.token(oauth.default_key()).await.expect("token");
         assert_eq!(first.expires_in(), Some(Duration::from_secs(1)));
         assert!(std::sync::Arc::ptr_eq(
             &first,
-            &oauth.token(None).await.expect("token")
+            &oauth.token(oauth.default_key()).await.expect("token")
         ));
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let second = oauth.token(None).await.expect("token");
+        let second = oauth.token(oauth.default_key()).await.expect("token");
         assert!(
             !std::sync::Arc::ptr_eq(&first, &second),
             "a 1 s token was still used after 1.1 s"
@@ -167,14 +167,14 @@ async fn without_expires_in_the_configured_default_lifetime_applies() {
         .default_lifetime(Duration::from_millis(800))
         .build()
         .expect("valid config");
-        let first = oauth.token(None).await.expect("token");
+        let first = oauth.token(oauth.default_key()).await.expect("token");
         assert_eq!(first.expires_in(), None);
         assert!(std::sync::Arc::ptr_eq(
             &first,
-            &oauth.token(None).await.expect("token")
+            &oauth.token(oauth.default_key()).await.expect("token")
         ));
         tokio::time::sleep(Duration::from_millis(900)).await;
-        let second = oauth.token(None).await.expect("token");
+        let second = oauth.token(oauth.default_key()).await.expect("token");
         assert!(
             !std::sync::Arc::ptr_eq(&first, &second),
             "the default lifetime was not applied"
@@ -188,20 +188,35 @@ async fn invalidate_forgets_only_that_audience() {
     within_timeout(async {
         let (auth, _api) = servers().await;
         let oauth = OAuthMiddleware::new(grant(&auth));
-        let a = oauth.token(Some("a")).await.expect("token");
-        let b = oauth.token(Some("b")).await.expect("token");
-        oauth.invalidate(Some("a"));
+        let a = oauth
+            .token(&reqwest_oauth::TokenRequest::new().with_audience("a"))
+            .await
+            .expect("token");
+        let b = oauth
+            .token(&reqwest_oauth::TokenRequest::new().with_audience("b"))
+            .await
+            .expect("token");
+        oauth.invalidate(&reqwest_oauth::TokenRequest::new().with_audience("a"));
         assert!(!std::sync::Arc::ptr_eq(
             &a,
-            &oauth.token(Some("a")).await.expect("token")
+            &oauth
+                .token(&reqwest_oauth::TokenRequest::new().with_audience("a"))
+                .await
+                .expect("token")
         ));
         assert!(std::sync::Arc::ptr_eq(
             &b,
-            &oauth.token(Some("b")).await.expect("token")
+            &oauth
+                .token(&reqwest_oauth::TokenRequest::new().with_audience("b"))
+                .await
+                .expect("token")
         ));
         assert_eq!(auth.token_requests(), 3);
         oauth.invalidate_all();
-        oauth.token(Some("b")).await.expect("token");
+        oauth
+            .token(&reqwest_oauth::TokenRequest::new().with_audience("b"))
+            .await
+            .expect("token");
         assert_eq!(auth.token_requests(), 4);
     })
     .await;

@@ -2,13 +2,14 @@
 //! gets its result, token or error; cancelling the task that started the
 //! fetch strands no one.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client, grant, servers, within_timeout};
-use reqwest_oauth::{Error, ErrorCode, OAuthMiddleware};
+use reqwest_oauth::endpoint::ErrorCode;
+use reqwest_oauth::{Error, OAuthMiddleware};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_requests_on_a_cold_cache_make_one_token_request() {
@@ -121,13 +122,14 @@ async fn a_fetch_whose_every_waiter_was_cancelled_still_fills_the_cache() {
         let (auth, _api) = servers().await;
         auth.set_delay(Duration::from_millis(200));
         let oauth = OAuthMiddleware::new(grant(&auth));
-        let cancelled = tokio::time::timeout(Duration::from_millis(50), oauth.token(None)).await;
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(50), oauth.token(oauth.default_key())).await;
         assert!(
             cancelled.is_err(),
             "the fetch should still have been running"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
-        oauth.token(None).await.expect("token");
+        oauth.token(oauth.default_key()).await.expect("token");
         assert_eq!(
             auth.token_requests(),
             1,

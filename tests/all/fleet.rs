@@ -1,13 +1,13 @@
 //! Fleet mode through the in-process store, and what happens when a store
 //! fails or a replica dies holding the lock.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::fleet::{self, replica};
 use common::within_timeout;
-use reqwest_oauth::BoxFuture;
+use reqwest_oauth::fleet::BoxFuture;
 use reqwest_oauth::fleet::{FleetSource, MemoryStore, StoreError, TokenStore};
 use reqwest_oauth::{OAuthMiddleware, TokenSource};
 
@@ -141,7 +141,10 @@ async fn a_fetch_dropped_while_holding_the_lock_releases_it() {
         let never = reqwest_oauth::source_fn(|_| std::future::pending());
         let source = FleetSource::new("orders", never, store.clone());
         let request = reqwest_oauth::TokenRequest::new();
-        let fetch = tokio::time::timeout(Duration::from_millis(100), source.fetch(&request));
+        let fetch = tokio::time::timeout(
+            Duration::from_millis(100),
+            source.fetch(reqwest_oauth::FetchContext::new(&request)),
+        );
         assert!(fetch.await.is_err(), "the wrapped source never answers");
 
         let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
@@ -171,9 +174,12 @@ async fn a_failed_renewal_keeps_serving_the_current_shared_token() {
         let (auth, api) = common::servers_with_lifetime(lifetime).await;
         let store = MemoryStore::new();
         // The fleet renews in the last 80 %: due after 0.4 s, usable to 1.8 s.
-        let early = FleetSource::new("orders", common::grant(&auth), store.clone())
-            .refresh_ahead(reqwest_oauth::RefreshAhead::Fraction(0.8));
-        let warm = common::client(&OAuthMiddleware::new(early));
+        let early = FleetSource::new("orders", common::grant(&auth), store.clone());
+        let warm = OAuthMiddleware::builder(early)
+            .refresh_ahead(reqwest_oauth::policy::RefreshAhead::Fraction(0.8))
+            .build()
+            .expect("config");
+        let warm = common::client(&warm);
         common::echo(warm.get(api.url("/warm")).send().await.expect("sent")).await;
 
         // Now due: a new replica takes the lock to renew, the endpoint

@@ -1,7 +1,7 @@
 //! Behaviour 4: the bearer header is attached and marked sensitive; a request
 //! that has its own Authorization header, or carries `SkipAuth`, is left alone.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -43,7 +43,10 @@ async fn attaches_a_sensitive_bearer_header() {
             .build();
         echo(client.get(api.url("/")).send().await.expect("call")).await;
         let header = seen.0.lock()[0].clone().expect("an Authorization header");
-        let token = oauth.token(None).await.expect("cached token");
+        let token = oauth
+            .token(oauth.default_key())
+            .await
+            .expect("cached token");
         assert_eq!(
             header.to_str().expect("ascii"),
             format!("Bearer {}", token.secret())

@@ -1,7 +1,7 @@
 //! Building a source from an issuer URL: OpenID Connect discovery, the
 //! RFC 8414 fallback, fetched once and lazily, auth method chosen from it.
 
-mod common;
+use crate::common;
 
 use common::{CLIENT_ID, CLIENT_SECRET, servers, within_timeout};
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware};
@@ -36,8 +36,14 @@ async fn openid_configuration_names_the_token_endpoint_read_once_and_lazily() {
             Some(0),
             "discovery ran before first use"
         );
-        oauth.token(Some("a")).await.expect("token");
-        oauth.token(Some("b")).await.expect("token");
+        oauth
+            .token(&reqwest_oauth::TokenRequest::new().with_audience("a"))
+            .await
+            .expect("token");
+        oauth
+            .token(&reqwest_oauth::TokenRequest::new().with_audience("b"))
+            .await
+            .expect("token");
         // client_secret_post only: the credentials went in the body.
         let seen = auth.last_request().expect("token request");
         assert!(seen.basic.is_none());
@@ -64,7 +70,7 @@ async fn falls_back_to_rfc8414_metadata() {
             .mount(&issuer)
             .await;
         let oauth = OAuthMiddleware::new(ClientCredentials::discover(format!("{}/tenant", issuer.uri()), CLIENT_ID, CLIENT_SECRET));
-        oauth.token(None).await.expect("token");
+        oauth.token(oauth.default_key()).await.expect("token");
         assert_eq!(auth.last_request().and_then(|r| r.basic).map(|b| b.0), Some(CLIENT_ID.to_owned()));
     })
     .await;
@@ -79,7 +85,10 @@ async fn missing_metadata_is_a_typed_error_and_is_retried_later() {
                 .cooldown(std::time::Duration::ZERO)
                 .build()
                 .expect("config");
-        let err = oauth.token(None).await.expect_err("no metadata");
+        let err = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("no metadata");
         assert!(matches!(err, Error::Discovery { .. }), "{err:?}");
         let (auth, _api) = servers().await;
         Mock::given(method("GET"))
@@ -92,7 +101,10 @@ async fn missing_metadata_is_a_typed_error_and_is_retried_later() {
             .await;
         // The failure was not kept: discovery runs again and succeeds (the
         // token request then fails only because these credentials are unknown).
-        let err = oauth.token(None).await.expect_err("unknown client");
+        let err = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("unknown client");
         assert_eq!(err.endpoint_error().map(|e| e.status().as_u16()), Some(401));
     })
     .await;
@@ -110,7 +122,7 @@ async fn a_discovered_plain_http_token_endpoint_off_loopback_is_refused() {
             .mount(&issuer)
             .await;
         let err = OAuthMiddleware::new(ClientCredentials::discover(issuer.uri(), "id", "secret"))
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");

@@ -1,14 +1,15 @@
 //! Never stall, never storm: retries, cooldown, refresh ahead, cancellation
 //! at every point, and a bounded number of cached keys.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{client, echo, grant, servers, within_timeout};
+use reqwest_oauth::policy::{RefreshAhead, RetryPolicy};
 use reqwest_oauth::testkit::Fault;
-use reqwest_oauth::{Audience, Error, OAuthMiddleware, RefreshAhead, RetryPolicy};
+use reqwest_oauth::{Audience, Error, OAuthMiddleware};
 use serde_json::json;
 
 fn server_error(status: u16) -> Fault {
@@ -44,7 +45,10 @@ async fn retries_are_bounded_and_the_last_error_is_returned() {
             .retry(RetryPolicy::new(3).initial_backoff(Duration::from_millis(10)))
             .build()
             .expect("config");
-        let err = oauth.token(None).await.expect_err("never succeeds");
+        let err = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("never succeeds");
         assert_eq!(err.endpoint_error().map(|e| e.status().as_u16()), Some(502));
         assert!(err.is_transient());
         assert_eq!(auth.token_requests(), 4, "one attempt and three retries");
@@ -66,7 +70,10 @@ async fn retry_after_is_honoured() {
             .build()
             .expect("config");
         let started = Instant::now();
-        oauth.token(None).await.expect("second attempt succeeds");
+        oauth
+            .token(oauth.default_key())
+            .await
+            .expect("second attempt succeeds");
         assert!(
             started.elapsed() >= Duration::from_secs(1),
             "retried before Retry-After"
@@ -82,7 +89,7 @@ async fn permanent_errors_are_not_retried() {
         let (auth, _api) = servers().await;
         auth.fail_with(400, json!({"error": "invalid_grant"}));
         let err = OAuthMiddleware::new(grant(&auth))
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         assert!(!err.is_transient());
@@ -131,7 +138,7 @@ async fn refresh_ahead_renews_in_the_background_while_requests_use_the_current_t
             .build()
             .expect("config");
         let client = client(&oauth);
-        let first = oauth.token(None).await.expect("token");
+        let first = oauth.token(oauth.default_key()).await.expect("token");
         // Into the refresh window (after 1 s), well before the end of use (1.8 s).
         tokio::time::sleep(Duration::from_millis(1200)).await;
         auth.set_delay(Duration::from_millis(100));
@@ -140,7 +147,7 @@ async fn refresh_ahead_renews_in_the_background_while_requests_use_the_current_t
         assert_eq!(stats.background_refreshes, 1);
         assert_eq!(stats.waited, 1, "only the warm-up waited");
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let second = oauth.token(None).await.expect("token");
+        let second = oauth.token(oauth.default_key()).await.expect("token");
         assert!(
             !Arc::ptr_eq(&first, &second),
             "the background refresh did not replace the token"
@@ -160,7 +167,7 @@ async fn a_failed_background_refresh_keeps_the_valid_token() {
             .build()
             .expect("config");
         let client = client(&oauth);
-        oauth.token(None).await.expect("token");
+        oauth.token(oauth.default_key()).await.expect("token");
         auth.fail_with(503, json!({"error": "down"}));
         // Into the refresh window (after 1 s), well before the end of use (1.8 s).
         tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -220,7 +227,7 @@ async fn cancelling_a_request_waiting_on_its_replay_strands_no_one() {
     within_timeout(async {
         let (auth, api) = servers().await;
         let oauth = OAuthMiddleware::new(grant(&auth));
-        oauth.token(None).await.expect("warm-up");
+        oauth.token(oauth.default_key()).await.expect("warm-up");
         auth.revoke_all();
         auth.set_delay(Duration::from_millis(300));
         let client = Arc::new(client(&oauth));

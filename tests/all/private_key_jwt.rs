@@ -2,21 +2,22 @@
 //! ES256) with a fresh `jti` and a short `exp` on every token request, and
 //! no secret.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 
 use common::within_timeout;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use reqwest_oauth::{ClientCredentials, OAuthMiddleware, PrivateKeyJwt};
+use reqwest_oauth::endpoint::PrivateKeyJwt;
+use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const RSA_PRIVATE: &[u8] = include_bytes!("fixtures/rsa_private.pem");
-const RSA_PUBLIC: &[u8] = include_bytes!("fixtures/rsa_public.pem");
-const EC_PRIVATE: &[u8] = include_bytes!("fixtures/ec_private.pem");
-const EC_PUBLIC: &[u8] = include_bytes!("fixtures/ec_public.pem");
+const RSA_PRIVATE: &[u8] = include_bytes!("../fixtures/rsa_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("../fixtures/rsa_public.pem");
+const EC_PRIVATE: &[u8] = include_bytes!("../fixtures/ec_private.pem");
+const EC_PUBLIC: &[u8] = include_bytes!("../fixtures/ec_public.pem");
 
 async fn assertions_sent(key: PrivateKeyJwt) -> (String, Vec<String>) {
     let server = MockServer::start().await;
@@ -33,7 +34,7 @@ async fn assertions_sent(key: PrivateKeyJwt) -> (String, Vec<String>) {
     ));
     for audience in ["a", "b"] {
         oauth
-            .token(Some(audience))
+            .token(&reqwest_oauth::TokenRequest::new().with_audience(audience))
             .await
             .expect("the server accepted the assertion");
     }

@@ -2,13 +2,12 @@
 //! routes, redirects, hostile token endpoints, and redaction in `Debug`,
 //! `Display` and error chains.
 
-mod common;
+use crate::common;
 
 use common::{CLIENT_ID, CLIENT_SECRET, client, echo, grant, servers, within_timeout};
+use reqwest_oauth::endpoint::TokenEndpoint;
 use reqwest_oauth::testkit::ApiServer;
-use reqwest_oauth::{
-    ClientCredentials, Error, OAuthMiddleware, PasswordGrant, Token, TokenEndpoint,
-};
+use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant, Token};
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -31,7 +30,7 @@ async fn a_plain_http_token_endpoint_off_loopback_is_refused_at_build_time() {
         "id",
         "s",
     ))
-    .token(None)
+    .token(&reqwest_oauth::TokenRequest::new())
     .await
     .expect_err("refused");
     assert!(
@@ -152,7 +151,7 @@ async fn a_cross_origin_redirect_never_carries_the_token_even_through_a_replay()
             .mount(&origin)
             .await;
         let oauth = OAuthMiddleware::new(grant(&auth));
-        oauth.token(None).await.expect("warm-up");
+        oauth.token(oauth.default_key()).await.expect("warm-up");
         let response = client(&oauth)
             .get(format!("{}/start", origin.uri()))
             .send()
@@ -193,7 +192,7 @@ async fn a_token_with_header_injection_bytes_is_refused() {
             .mount(&server)
             .await;
         let err = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "s"))
-            .token(None)
+            .token(&reqwest_oauth::TokenRequest::new())
             .await
             .expect_err("refused");
         assert!(matches!(err, Error::InvalidTokenResponse { .. }), "{err:?}");
@@ -219,9 +218,9 @@ async fn an_absurd_expires_in_is_capped() {
             .max_lifetime(std::time::Duration::from_millis(500))
             .build()
             .expect("config");
-        let first = oauth.token(None).await.expect("token");
+        let first = oauth.token(oauth.default_key()).await.expect("token");
         tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-        let second = oauth.token(None).await.expect("token");
+        let second = oauth.token(oauth.default_key()).await.expect("token");
         assert!(
             !std::sync::Arc::ptr_eq(&first, &second),
             "a years-long lifetime was believed"
@@ -270,7 +269,7 @@ async fn secrets_never_show_in_debug_display_or_error_chains() {
             PasswordGrant::new(auth.token_url(), CLIENT_ID, "user", "hunter2-password")
                 .client_secret(CLIENT_SECRET),
         )
-        .token(None)
+        .token(&reqwest_oauth::TokenRequest::new())
         .await
         .expect_err("refused");
         let unreachable = OAuthMiddleware::new(ClientCredentials::new(
@@ -278,7 +277,7 @@ async fn secrets_never_show_in_debug_display_or_error_chains() {
             CLIENT_ID,
             CLIENT_SECRET,
         ))
-        .token(None)
+        .token(&reqwest_oauth::TokenRequest::new())
         .await
         .expect_err("unreachable");
         for err in [refused, unreachable] {

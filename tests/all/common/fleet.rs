@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest_middleware::ClientWithMiddleware;
+use reqwest_oauth::OAuthMiddleware;
 use reqwest_oauth::fleet::{FleetSource, TokenStore};
+use reqwest_oauth::policy::RefreshAhead;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
-use reqwest_oauth::{OAuthMiddleware, RefreshAhead};
 
 use super::{client, echo, grant};
 
@@ -73,9 +74,11 @@ pub async fn a_due_token_is_renewed_once_for_the_fleet<S: TokenStore + Clone>(st
     let (auth, api) = super::servers_with_lifetime(lifetime).await;
     let replicas: Vec<_> = (0..4)
         .map(|_| {
-            let source = FleetSource::new("orders", grant(&auth), store.clone())
-                .refresh_ahead(RefreshAhead::Fraction(0.2));
-            OAuthMiddleware::new(source)
+            let source = FleetSource::new("orders", grant(&auth), store.clone());
+            OAuthMiddleware::builder(source)
+                .refresh_ahead(RefreshAhead::Fraction(0.2))
+                .build()
+                .expect("config")
         })
         .collect();
     let clients: Vec<_> = replicas.iter().map(client).collect();

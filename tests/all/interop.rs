@@ -2,7 +2,7 @@
 //! transient API failures are retried with a token attached, an expired
 //! token is replaced once, and no extra token requests are made.
 
-mod common;
+use crate::common;
 
 use common::{grant, servers, within_timeout};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
@@ -95,7 +95,7 @@ async fn an_expired_token_is_replaced_once_in_either_order() {
         for order in [Order::OAuthInnermost, Order::OAuthOutermost] {
             let (auth, api) = servers().await;
             let oauth = OAuthMiddleware::new(grant(&auth));
-            oauth.token(None).await.expect("warm-up");
+            oauth.token(oauth.default_key()).await.expect("warm-up");
             auth.revoke_all();
             let response = chain(order, &oauth)
                 .get(api.url("/"))

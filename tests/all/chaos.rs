@@ -2,14 +2,15 @@
 //! across many expiries; an outage and recovery. Bounded in time and count,
 //! loopback only. Run with `--nocapture` to see the counts observed.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{client, grant, servers_with_lifetime};
+use reqwest_oauth::policy::{RefreshAhead, RetryPolicy};
 use reqwest_oauth::testkit::Fault;
-use reqwest_oauth::{Error, OAuthMiddleware, RefreshAhead, RetryPolicy};
+use reqwest_oauth::{Error, OAuthMiddleware};
 use serde_json::json;
 
 /// The tests here load both cores; they run one at a time so none of them

@@ -1,6 +1,6 @@
 //! Fleet mode through a real Redis, started on a free loopback port.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 

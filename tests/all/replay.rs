@@ -1,7 +1,7 @@
 //! Behaviour 5: an expired-token 401 invalidates that token (only if still
 //! cached), fetches once, and replays the request once, unchanged.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,12 +12,16 @@ use common::{client, echo, grant, servers, within_timeout};
 use http::Extensions;
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, Middleware, Next};
+use reqwest_oauth::OAuthMiddleware;
+use reqwest_oauth::policy::ReplayPolicy;
 use reqwest_oauth::testkit::{ApiServer, AuthServer, RejectionStyle};
-use reqwest_oauth::{OAuthMiddleware, ReplayPolicy};
 
 /// Warms the cache, then makes the API reject the cached token.
 async fn with_stale_token(oauth: &OAuthMiddleware, auth: &AuthServer) {
-    oauth.token(None).await.expect("warm-up token");
+    oauth
+        .token(oauth.default_key())
+        .await
+        .expect("warm-up token");
     auth.revoke_all();
 }
 
@@ -66,7 +70,7 @@ async fn a_401_naming_another_bearer_error_is_returned_as_is() {
             .await;
         let (auth, _) = servers().await;
         let oauth = OAuthMiddleware::new(grant(&auth));
-        oauth.token(None).await.expect("warm-up");
+        oauth.token(oauth.default_key()).await.expect("warm-up");
         let response = client(&oauth).get(server.uri()).send().await.expect("call");
         assert_eq!(response.status(), 401);
         assert_eq!(
@@ -149,9 +153,9 @@ impl Middleware for RenewMeanwhile {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.0.invalidate(None);
+            self.0.invalidate(self.0.default_key());
             self.0
-                .token(None)
+                .token(self.0.default_key())
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
         }
@@ -188,7 +192,7 @@ async fn a_second_401_goes_back_to_the_caller() {
     within_timeout(async {
         let (auth, api) = servers().await;
         let oauth = OAuthMiddleware::new(grant(&auth));
-        oauth.token(None).await.expect("warm-up");
+        oauth.token(oauth.default_key()).await.expect("warm-up");
         api.reject_all(true);
         let response = client(&oauth).get(api.url("/")).send().await.expect("call");
         assert_eq!(response.status(), 401);

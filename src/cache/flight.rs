@@ -1,0 +1,213 @@
+//! One fetch per key at a time: a request that finds no usable token joins
+//! the fetch under way or starts one in its own task; a token in its
+//! refresh window starts one in the background.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::TokenCache;
+use super::slot::{Cached, Flight, FlightGuard, FlightResult, FlightState, Lookup, Slot};
+use crate::retry::with_retries;
+use crate::source::FetchReason;
+use crate::stats::Counters;
+use crate::{Error, FetchContext, Token};
+
+enum Joined<T> {
+    Ready(T),
+    Waiting(watch::Receiver<FlightResult>),
+}
+
+impl TokenCache {
+    /// A usable token for the slot (the cached one, or the result of the one
+    /// fetch under way for it), of which `take` keeps what the caller needs,
+    /// and whether the caller waited for it to be fetched. Taking only what
+    /// is needed (a header clone, a generation number) keeps the hot path
+    /// free of writes to shared memory.
+    pub(super) async fn lease_with<T>(
+        &self,
+        slot: &Arc<Slot>,
+        take: impl Fn(&Cached) -> T,
+    ) -> Result<(T, bool), Error> {
+        let now = self.clock.now();
+        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
+        let joined = match slot.lookup(now, &take) {
+            Lookup::Fresh(taken) => Joined::Ready(taken),
+            Lookup::Refresh(taken) => {
+                self.refresh_in_background(slot, now);
+                Joined::Ready(taken)
+            }
+            Lookup::Missing => self.join_or_start(slot, now, &take)?,
+        };
+        let mut done = match joined {
+            Joined::Ready(taken) => {
+                self.counters.cache_hits.add();
+                return Ok((taken, false));
+            }
+            Joined::Waiting(done) => done,
+        };
+        Counters::bump(&self.counters.waited);
+        tracing::debug!(
+            audience = slot.key.audience(),
+            "no usable token cached; waiting for the fetch"
+        );
+        let cached = match done.wait_for(Option::is_some).await {
+            Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
+            Err(_) => Err(Error::FetchAborted),
+        }?;
+        Ok((take(&cached), true))
+    }
+
+    fn join_or_start<T>(
+        &self,
+        slot: &Arc<Slot>,
+        now: Instant,
+        take: impl Fn(&Cached) -> T,
+    ) -> Result<Joined<T>, Error> {
+        let mut state = slot.flight.lock();
+        // Re-check under the lock: a fetch may have finished since the miss.
+        if let Lookup::Fresh(taken) | Lookup::Refresh(taken) = slot.lookup(now, take) {
+            return Ok(Joined::Ready(taken));
+        }
+        if let Some(flight) = state.running.as_mut() {
+            flight.waiters += 1;
+            self.counters
+                .max_waiters_per_fetch
+                .fetch_max(flight.waiters, Ordering::Relaxed);
+            return Ok(Joined::Waiting(flight.done.clone()));
+        }
+        if let Some((until, error)) = state.failed.as_deref()
+            && now < *until
+        {
+            Counters::bump(&self.counters.cooldown_rejections);
+            return Err(error.clone());
+        }
+        let (reason, previous) = match state.retired.take() {
+            Some(rejected) => (FetchReason::Rejected, Some(rejected)),
+            None => (FetchReason::Missing, slot.current_token()),
+        };
+        Ok(Joined::Waiting(
+            self.start(slot, &mut state, reason, previous, 1)?,
+        ))
+    }
+
+    /// Starts one fetch for a token that is still usable but due for
+    /// renewal. Nobody waits for it; a failure keeps the current token.
+    fn refresh_in_background(&self, slot: &Arc<Slot>, now: Instant) {
+        // Contended: another request is already deciding.
+        let Some(mut state) = slot.flight.try_lock() else {
+            return;
+        };
+        let cooling = state
+            .failed
+            .as_deref()
+            .is_some_and(|(until, _)| now < *until);
+        if state.running.is_some() || cooling {
+            return;
+        }
+        let previous = slot.current_token();
+        if self
+            .start(slot, &mut state, FetchReason::RefreshAhead, previous, 0)
+            .is_ok()
+        {
+            Counters::bump(&self.counters.background_refreshes);
+            tracing::debug!(
+                audience = slot.key.audience(),
+                "refreshing token ahead of expiry"
+            );
+        }
+    }
+
+    /// Spawns the fetch task for the slot and marks it running.
+    fn start(
+        &self,
+        slot: &Arc<Slot>,
+        state: &mut FlightState,
+        reason: FetchReason,
+        previous: Option<Arc<Token>>,
+        waiters: u64,
+    ) -> Result<watch::Receiver<FlightResult>, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let id = self.flight_ids.fetch_add(1, Ordering::Relaxed);
+        let (tx, done) = watch::channel(None);
+        state.running = Some(Box::new(Flight {
+            id,
+            done: done.clone(),
+            waiters,
+        }));
+        self.counters
+            .max_waiters_per_fetch
+            .fetch_max(waiters, Ordering::Relaxed);
+        let task = FetchTask {
+            guard: FlightGuard {
+                slot: slot.clone(),
+                id,
+            },
+            source: self.source.clone(),
+            counters: self.counters.clone(),
+            clock: self.clock.clone(),
+            config: self.config,
+            reason,
+            previous,
+        };
+        runtime.spawn(async move {
+            let result = task.run().await;
+            // Nobody waiting is fine: the token is cached for the next request.
+            let _ = tx.send(Some(result));
+        });
+        Ok(done)
+    }
+}
+
+/// Everything one spawned fetch needs, owned, so it outlives the request
+/// that started it.
+struct FetchTask {
+    guard: FlightGuard,
+    source: Arc<dyn crate::source::DynSource>,
+    counters: Arc<Counters>,
+    clock: Arc<dyn super::Clock>,
+    config: super::CacheConfig,
+    reason: FetchReason,
+    previous: Option<Arc<Token>>,
+}
+
+impl FetchTask {
+    /// Fetches (with retries), stores the token or the error and the end of
+    /// its cooldown, and clears the running marker.
+    async fn run(self) -> Result<Arc<Cached>, Error> {
+        let slot = &self.guard.slot;
+        Counters::bump(&self.counters.fetches);
+        let cx = FetchContext::new(&slot.key)
+            .replacing(self.reason, self.previous.as_deref())
+            .with_lifetimes(&self.config.lifetimes);
+        let fetched = with_retries(&self.config.retry, &self.counters, cx, |cx| {
+            self.source.fetch_boxed(cx)
+        })
+        .await;
+        let mut state = slot.flight.lock();
+        let result = match fetched {
+            Ok(token) => {
+                let schedule = self.config.lifetimes.schedule(&token);
+                let cached = Arc::new(Cached::new(Arc::new(token), self.guard.id, schedule));
+                slot.store(cached.clone());
+                state.failed = None;
+                Ok(cached)
+            }
+            Err(error) => {
+                Counters::bump(&self.counters.fetch_failures);
+                let until = self.clock.now() + self.config.cooldown;
+                state.failed = Some(Box::new((until, error.clone())));
+                // The replaced token is still the one to hand the next fetch.
+                if self.reason == FetchReason::Rejected {
+                    state.retired = self.previous.clone();
+                }
+                Err(error)
+            }
+        };
+        drop(state);
+        drop(self.guard);
+        result
+    }
+}

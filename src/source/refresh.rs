@@ -1,0 +1,41 @@
+//! Renewal with a refresh token (RFC 6749 section 6), shared by the grants
+//! that can be given one: try the previous token's refresh token first, and
+//! run the grant itself if there is none or the server refuses it.
+
+use std::future::Future;
+
+use crate::{Error, FetchContext, Token, TokenEndpoint};
+
+/// The token from the refresh grant, when `cx` replaces a token that came
+/// with a refresh token, else (or when the refresh is refused) from `grant`.
+/// A transient failure of the refresh is returned as it is, so the cache's
+/// retry policy retries the refresh, not the grant.
+pub(super) async fn refresh_or_grant<G, F>(
+    endpoint: &TokenEndpoint,
+    cx: FetchContext<'_>,
+    grant: G,
+) -> Result<Token, Error>
+where
+    G: FnOnce() -> F,
+    F: Future<Output = Result<Token, Error>>,
+{
+    let Some(refresh_token) = cx.previous().and_then(Token::refresh_token) else {
+        return grant().await;
+    };
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    match endpoint.request(&params).await {
+        // A server that does not rotate refresh tokens sends none back: the
+        // old one stays good (RFC 6749 section 6).
+        Ok(token) if token.refresh_token().is_none() => Ok(token.with_refresh_token(refresh_token)),
+        Ok(token) => Ok(token),
+        Err(error) if error.is_transient() => Err(error),
+        Err(error) => {
+            let audience = cx.request().audience();
+            tracing::info!(audience, %error, "refresh refused; running the grant again");
+            grant().await
+        }
+    }
+}

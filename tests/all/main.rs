@@ -1,0 +1,20 @@
+//! Every integration test in one binary: one link of the crate instead of
+//! one per file, which matters on small CI machines. One module per
+//! capability, each against real HTTP servers on 127.0.0.1.
+
+mod attach;
+mod chaos;
+mod common;
+mod discovery;
+mod fleet;
+mod fleet_redis;
+mod interop;
+mod private_key_jwt;
+mod refresh;
+mod reliability;
+mod replay;
+mod security;
+mod single_flight;
+mod token_cache;
+mod token_endpoint;
+mod vendors;
