@@ -8,7 +8,7 @@ use reqwest_oauth::{
     ClientAuth, ClientCredentials, Error, OAuthMiddleware, PasswordGrant, PrivateKeyJwt, Resource,
 };
 
-use crate::server::{PASSWORD, PLAIN_SECRET, RealServer, USERNAME};
+use crate::server::{ODD_SECRET, PLAIN_SECRET, RealServer, USERNAME};
 
 /// How the client proves itself at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Auth {
     ];
 
     /// Each server client is registered with one method, as servers do;
-    /// the `-odd` ones have the secret with `: + % /` and a space.
+    /// the `-odd` ones have [`ODD_SECRET`], the others [`PLAIN_SECRET`].
     pub fn client_id(self, odd_secret: bool) -> &'static str {
         match (self, odd_secret) {
             (Auth::PrivateKeyJwt, _) => "jwt-client",
@@ -116,9 +116,11 @@ fn build(grant: impl reqwest_oauth::TokenSource, resource: Option<&str>) -> OAut
     OAuth::new(builder.build().expect("middleware builds"))
 }
 
-/// Client credentials with a secret, authenticated as `auth` says.
+/// Client credentials with a secret, authenticated as `auth` says, for the
+/// client registered with that method and (unless it is [`ODD_SECRET`]) the
+/// ordinary secret; any other secret is a wrong one.
 pub fn client_credentials(server: &RealServer, auth: Auth, secret: &str) -> OAuth {
-    let client_id = auth.client_id(secret != PLAIN_SECRET);
+    let client_id = auth.client_id(secret == ODD_SECRET);
     let grant = match auth {
         Auth::PrivateKeyJwt => {
             let pem = std::fs::read(concat!(
@@ -168,8 +170,4 @@ pub fn password(server: &RealServer, password: &str) -> OAuth {
         .client_secret(PLAIN_SECRET)
         .timeout(Duration::from_secs(10));
     build(grant, None)
-}
-
-pub fn right_password() -> &'static str {
-    PASSWORD
 }
