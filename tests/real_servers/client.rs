@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use reqwest_oauth::{
-    ClientAuth, ClientCredentials, Error, OAuthMiddleware, PasswordGrant, PrivateKeyJwt, Resource,
-};
+use reqwest_oauth::endpoint::{ClientAuth, PrivateKeyJwt};
+use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant, Resource};
 
 use crate::server::{ODD_SECRET, PLAIN_SECRET, RealServer, USERNAME};
 
@@ -69,7 +68,11 @@ impl OAuth {
 
     /// The current token for the default key, from the cache or fetched.
     pub async fn token(&self) -> String {
-        let token = self.middleware.token(None).await.expect("a token");
+        let token = self
+            .middleware
+            .token(self.middleware.default_key())
+            .await
+            .expect("a token");
         token.secret().to_owned()
     }
 
