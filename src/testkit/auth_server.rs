@@ -387,52 +387,9 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
 type Refusal = (StatusCode, &'static str, &'static str);
 
 fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Refusal> {
-    let param = |name: &str| request.params.get(name).map(String::as_str);
     let client_id = authenticate(state, request)?;
     let is_public = state.clients.get(client_id).is_some_and(Option::is_none);
-    let mut grant = RefreshGrant {
-        audience: param("audience").map(str::to_owned),
-        scope: param("scope").map(str::to_owned),
-        used: false,
-    };
-    let mut issue_refresh = false;
-    match param("grant_type") {
-        Some("refresh_token") => {
-            grant = use_refresh_token(state, param("refresh_token"))?;
-            issue_refresh = state.refresh_mode == RefreshTokens::Rotating;
-            Ok(())
-        }
-        Some("client_credentials") if is_public => Err((
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "public clients may not use client_credentials",
-        )),
-        Some("client_credentials") => Ok(()),
-        Some("password") => {
-            let known = param("username")
-                .and_then(|user| state.users.get(user))
-                .is_some_and(|password| Some(password.as_str()) == param("password"));
-            issue_refresh = state.refresh_mode != RefreshTokens::None;
-            match known {
-                true => Ok(()),
-                false => Err((
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "wrong username or password",
-                )),
-            }
-        }
-        Some(_) => Err((
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "unknown grant_type",
-        )),
-        None => Err((
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "grant_type is missing",
-        )),
-    }?;
+    let (grant, issue_refresh) = check_grant(state, request, is_public)?;
     let lifetime = *state.lifetime.lock();
     let scope = grant.scope.clone();
     let token = state
@@ -452,6 +409,44 @@ fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Ref
         body["scope"] = Value::from(scope);
     }
     Ok(body)
+}
+
+/// Checks the grant itself: what the token will be for, and whether a
+/// refresh token comes with it.
+fn check_grant(
+    state: &AuthState,
+    request: &RecordedTokenRequest,
+    is_public: bool,
+) -> Result<(RefreshGrant, bool), Refusal> {
+    let param = |name: &str| request.params.get(name).map(String::as_str);
+    let refused = |code, description| Err((StatusCode::BAD_REQUEST, code, description));
+    let grant = RefreshGrant {
+        audience: param("audience").map(str::to_owned),
+        scope: param("scope").map(str::to_owned),
+        used: false,
+    };
+    match param("grant_type") {
+        Some("refresh_token") => {
+            let grant = use_refresh_token(state, param("refresh_token"))?;
+            Ok((grant, state.refresh_mode == RefreshTokens::Rotating))
+        }
+        Some("client_credentials") if is_public => refused(
+            "unauthorized_client",
+            "public clients may not use client_credentials",
+        ),
+        Some("client_credentials") => Ok((grant, false)),
+        Some("password") => {
+            let known = param("username")
+                .and_then(|user| state.users.get(user))
+                .is_some_and(|password| Some(password.as_str()) == param("password"));
+            match known {
+                true => Ok((grant, state.refresh_mode != RefreshTokens::None)),
+                false => refused("invalid_grant", "wrong username or password"),
+            }
+        }
+        Some(_) => refused("unsupported_grant_type", "unknown grant_type"),
+        None => refused("invalid_request", "grant_type is missing"),
+    }
 }
 
 /// Checks a refresh token and marks it used; reusing a rotated-out one
