@@ -8,7 +8,7 @@
 //! ```
 
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
-use reqwest_oauth::{BodyFormat, OAuthMiddleware, PasswordGrant};
+use reqwest_oauth::{BodyFormat, ClientIdentity, OAuthMiddleware, PasswordGrant};
 
 const CLIENT_ID: &str = "your-client-id";
 
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let grant = PasswordGrant::new(
         token_url,
-        CLIENT_ID,
+        ClientIdentity::public(CLIENT_ID),
         "api@mycompany.com",
         "api-user-password",
     )

@@ -93,11 +93,12 @@ mod assertion;
 mod builder;
 mod cache;
 mod discovery;
-mod endpoint;
+pub mod endpoint;
 mod error;
-mod expiry;
+pub mod expiry;
 mod extensions;
 pub mod fleet;
+mod http_read;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -124,9 +125,10 @@ pub use builder::{
     OAuthMiddlewareBuilder,
 };
 pub use cache::RefreshAhead;
-pub use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT, TokenEndpoint};
+pub use endpoint::{BodyFormat, ClientAuth, ClientIdentity, GrantRequest, TokenEndpoint};
+// The fleet lock outlives one token request; its default is derived from this.
+pub(crate) use endpoint::DEFAULT_TIMEOUT;
 pub use error::{EndpointError, Error, ErrorCode};
-pub use expiry::{parse_rfc3339, server_date};
 pub use extensions::{Audience, Resource, Scope, SkipAuth};
 pub use middleware::OAuthMiddleware;
 pub use rejection::{RejectionPredicate, is_token_rejected};

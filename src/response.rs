@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::error::{EndpointError, ErrorCode};
-use crate::expiry::{absolute_expiry, jwt_expiry, server_date};
+use crate::expiry::{absolute_expiry, jwt_expiry, lifetime_until, server_date};
 use crate::{Error, Token};
 
 /// Fields that vendors use for an absolute expiry, in order of preference.
@@ -81,7 +81,8 @@ pub(crate) fn parse_token(
     if let Some(lifetime) = announced {
         token = token.with_expires_in(lifetime);
     } else if let Some(at) = absolute() {
-        token = token.with_expires_at(at, server_date(headers));
+        // Converted here, so the flow stays response -> expiry -> token.
+        token = token.with_expires_in(lifetime_until(at, server_date(headers)));
     }
     if let Some(Value::String(refresh)) = fields.remove("refresh_token") {
         token = token.with_refresh_token(refresh);

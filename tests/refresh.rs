@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{client, echo, within_timeout};
 use reqwest_oauth::testkit::{ApiServer, AuthServer, RefreshTokens};
-use reqwest_oauth::{OAuthMiddleware, PasswordGrant, RefreshAhead};
+use reqwest_oauth::{ClientIdentity, OAuthMiddleware, PasswordGrant, RefreshAhead};
 
 async fn servers(mode: RefreshTokens) -> (AuthServer, ApiServer) {
     let auth = AuthServer::builder()
@@ -24,10 +24,15 @@ async fn servers(mode: RefreshTokens) -> (AuthServer, ApiServer) {
 }
 
 fn oauth(auth: &AuthServer) -> OAuthMiddleware {
-    OAuthMiddleware::builder(PasswordGrant::new(auth.token_url(), "app", "alice", "pw"))
-        .refresh_ahead(RefreshAhead::Off)
-        .build()
-        .expect("config")
+    OAuthMiddleware::builder(PasswordGrant::new(
+        auth.token_url(),
+        ClientIdentity::public("app"),
+        "alice",
+        "pw",
+    ))
+    .refresh_ahead(RefreshAhead::Off)
+    .build()
+    .expect("config")
 }
 
 #[tokio::test]

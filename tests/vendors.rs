@@ -12,7 +12,8 @@ mod two_step_login;
 use common::within_timeout;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_oauth::{
-    BodyFormat, ClientAuth, ClientCredentials, Error, ErrorCode, OAuthMiddleware, PasswordGrant,
+    BodyFormat, ClientAuth, ClientCredentials, ClientIdentity, Error, ErrorCode, OAuthMiddleware,
+    PasswordGrant,
 };
 use serde_json::json;
 use wiremock::matchers::{body_json, body_string, header, method, path};
@@ -112,7 +113,7 @@ async fn seed_000_password_grant_public_client_json_with_audience() {
         .await;
         let grant = PasswordGrant::new(
             format!("{}/oauth/token", server.uri()),
-            "rLxjriMyfD3PAdXTQfFyKFUODrseHvSg",
+            ClientIdentity::public("rLxjriMyfD3PAdXTQfFyKFUODrseHvSg"),
             "api@mycompany.com",
             "pw",
         )
@@ -144,7 +145,7 @@ async fn seed_000_wrong_password_is_a_typed_invalid_grant() {
             .await;
         let grant = PasswordGrant::new(
             format!("{}/oauth/token", server.uri()),
-            "cid",
+            ClientIdentity::public("cid"),
             "api@mycompany.com",
             "bad",
         )

@@ -2,7 +2,7 @@
 
 use super::grant::{GrantSettings, grant_setters};
 use super::{BoxFuture, TokenSource};
-use crate::{Error, Token, TokenEndpoint, TokenRequest};
+use crate::{ClientIdentity, Error, Token, TokenEndpoint, TokenRequest};
 
 /// The client credentials grant: a back-end service authenticates as itself.
 ///
@@ -22,17 +22,17 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// The grant against `token_url`, with form bodies and HTTP Basic client
-    /// authentication, as RFC 6749 specifies.
+    /// The grant against `token_url` for a client with a secret, with form
+    /// bodies and HTTP Basic client authentication, as RFC 6749 specifies.
+    /// Short for [`ClientCredentials::at`] with
+    /// [`ClientIdentity::secret`].
     pub fn new(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        let endpoint = TokenEndpoint::new(token_url).client(client_id, Some(client_secret.into()));
-        ClientCredentials {
-            settings: GrantSettings::new(endpoint),
-        }
+        let identity = ClientIdentity::secret(client_id, client_secret);
+        Self::at(TokenEndpoint::new(token_url, identity))
     }
 
     /// The grant against the token endpoint that `issuer`'s metadata names
@@ -42,11 +42,8 @@ impl ClientCredentials {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        let endpoint =
-            TokenEndpoint::discover(issuer).client(client_id, Some(client_secret.into()));
-        ClientCredentials {
-            settings: GrantSettings::new(endpoint),
-        }
+        let identity = ClientIdentity::secret(client_id, client_secret);
+        Self::at(TokenEndpoint::discover(issuer, identity))
     }
 
     /// The grant authenticated with a signed client assertion
@@ -58,9 +55,23 @@ impl ClientCredentials {
         client_id: impl Into<String>,
         key: crate::PrivateKeyJwt,
     ) -> Self {
-        let endpoint = TokenEndpoint::new(token_url)
-            .client(client_id, None)
-            .private_key_jwt(key);
+        let identity = ClientIdentity::private_key_jwt(client_id, key);
+        Self::at(TokenEndpoint::new(token_url, identity))
+    }
+
+    /// The grant against `endpoint`, as its identity authenticates.
+    ///
+    /// ```
+    /// use reqwest_oauth::{ClientCredentials, ClientIdentity, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new(
+    ///     "https://auth.example.com/oauth/token",
+    ///     ClientIdentity::secret("id", "secret"),
+    /// );
+    /// let grant = ClientCredentials::at(endpoint).scope("read");
+    /// # let _ = grant;
+    /// ```
+    pub fn at(endpoint: TokenEndpoint) -> Self {
         ClientCredentials {
             settings: GrantSettings::new(endpoint),
         }
@@ -72,9 +83,7 @@ impl ClientCredentials {
 impl TokenSource for ClientCredentials {
     fn fetch<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<Token, Error>> {
         Box::pin(async move {
-            let params = self
-                .settings
-                .params(&[("grant_type", "client_credentials")], request);
+            let params = self.settings.params("client_credentials", &[], request);
             self.settings.endpoint.request(&params).await
         })
     }
