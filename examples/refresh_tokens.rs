@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use reqwest_middleware::ClientBuilder;
+use reqwest_oauth::endpoint::ClientIdentity;
 use reqwest_oauth::testkit::{ApiServer, AuthServer, RefreshTokens};
 use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
 
@@ -25,8 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let api = ApiServer::start(&auth).await?;
 
-    let grant = PasswordGrant::new(auth.token_url(), "app", "api-user", "api-password")
-        .client_secret("app-secret");
+    let grant = PasswordGrant::new(
+        auth.token_url(),
+        ClientIdentity::secret("app", "app-secret"),
+        "api-user",
+        "api-password",
+    );
     let client = ClientBuilder::new(reqwest::Client::new())
         .with(OAuthMiddleware::new(grant))
         .build();

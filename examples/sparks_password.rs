@@ -8,6 +8,7 @@
 //! ```
 
 use reqwest_oauth::endpoint::BodyFormat;
+use reqwest_oauth::endpoint::ClientIdentity;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
 use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
 
@@ -25,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let grant = PasswordGrant::new(
         token_url,
-        CLIENT_ID,
+        ClientIdentity::public(CLIENT_ID),
         "api@mycompany.com",
         "api-user-password",
     )

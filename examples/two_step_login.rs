@@ -8,7 +8,7 @@
 //!
 //! The demo runs against a stand-in for the vendor's cloud on 127.0.0.1.
 
-use reqwest_oauth::grant::{parse_rfc3339, server_date};
+use reqwest_oauth::expiry::{parse_rfc3339, server_date};
 use reqwest_oauth::{Error, OAuthMiddleware, Token, TokenSource, source_fn};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};

@@ -21,11 +21,14 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type
 ///
 /// ```
 /// use reqwest_oauth::ClientCredentials;
-/// use reqwest_oauth::endpoint::PrivateKeyJwt;
+/// use reqwest_oauth::endpoint::{ClientIdentity, PrivateKeyJwt, TokenEndpoint};
 ///
 /// let pem = std::fs::read("tests/fixtures/ec_private.pem")?;
 /// let key = PrivateKeyJwt::es256_pem(&pem)?.key_id("key-2026-11");
-/// let grant = ClientCredentials::with_private_key_jwt("https://auth.example.com/token", "my-client", key);
+/// let grant = ClientCredentials::with_private_key_jwt("https://auth.example.com/token", "my-client", key.clone());
+/// // The same, spelled out: the identity is the key, so no secret can ride along.
+/// let identity = ClientIdentity::private_key_jwt("my-client", key);
+/// let grant = ClientCredentials::at(TokenEndpoint::new("https://auth.example.com/token", identity));
 /// # let _ = grant;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -52,10 +55,8 @@ impl PrivateKeyJwt {
         key: Result<EncodingKey, jsonwebtoken::errors::Error>,
         algorithm: Algorithm,
     ) -> Result<Self, Error> {
-        let key = key.map_err(|e| {
-            Error::Config(format!(
-                "the private key is not usable for {algorithm:?}: {e}"
-            ))
+        let key = key.map_err(|e| Error::InvalidKey {
+            reason: format!("not a {algorithm:?} key: {e}"),
         })?;
         Ok(PrivateKeyJwt {
             key,
@@ -93,8 +94,9 @@ impl PrivateKeyJwt {
         });
         let mut header = Header::new(self.algorithm);
         header.kid = self.key_id.clone();
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| Error::Config(format!("could not sign the client assertion: {e}")))
+        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| Error::Signing {
+            reason: e.to_string(),
+        })
     }
 }
 

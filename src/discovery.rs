@@ -1,42 +1,34 @@
 //! Finding the token endpoint from an issuer URL: OpenID Connect discovery
 //! (`/.well-known/openid-configuration`), falling back to RFC 8414
 //! (`/.well-known/oauth-authorization-server`). Fetched once, on first use.
+//!
+//! Discovery only reports what the server published; the endpoint decides
+//! what to make of it (which URL to trust, which client authentication).
 
 use reqwest::Url;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::endpoint::read_limited;
-use crate::{ClientAuth, DEFAULT_BODY_LIMIT, Error};
+use crate::Error;
+use crate::http_read::read_limited;
 
-/// What discovery found.
+/// The largest metadata document read: far more than any real one needs.
+const METADATA_BODY_LIMIT: usize = 64 * 1024;
+
+/// The part of the server's metadata the token endpoint uses.
 #[derive(Debug)]
-pub(crate) struct Found {
+pub(crate) struct Metadata {
+    /// `token_endpoint`, as published (checked by the endpoint, not here).
     pub(crate) token_endpoint: String,
-    /// `token_endpoint_auth_methods_supported`, if the document lists them.
-    auth_methods: Vec<String>,
-}
-
-impl Found {
-    /// The client authentication the server says it supports, preferring
-    /// HTTP Basic (the RFC's must-support) over body parameters.
-    pub(crate) fn preferred_auth(&self) -> Option<ClientAuth> {
-        let supports = |method: &str| self.auth_methods.iter().any(|m| m == method);
-        if supports("client_secret_basic") {
-            Some(ClientAuth::Basic)
-        } else if supports("client_secret_post") {
-            Some(ClientAuth::Body)
-        } else {
-            None
-        }
-    }
+    /// `token_endpoint_auth_methods_supported`, empty if not listed.
+    pub(crate) auth_methods: Vec<String>,
 }
 
 /// An issuer whose metadata is read lazily and kept.
 #[derive(Debug)]
 pub(crate) struct Discovery {
     pub(crate) issuer: String,
-    found: OnceCell<Found>,
+    found: OnceCell<Metadata>,
 }
 
 impl Discovery {
@@ -49,7 +41,7 @@ impl Discovery {
 
     /// The issuer's metadata: read on first call; a failure is not kept, so
     /// the next call tries again.
-    pub(crate) async fn resolve(&self, http: &reqwest::Client) -> Result<&Found, Error> {
+    pub(crate) async fn resolve(&self, http: &reqwest::Client) -> Result<&Metadata, Error> {
         self.found
             .get_or_try_init(|| fetch(http, &self.issuer))
             .await
@@ -60,7 +52,7 @@ impl Discovery {
     }
 }
 
-async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Found, Error> {
+async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Error> {
     let mut last = None;
     for url in well_known_urls(issuer)? {
         match metadata(http, url).await {
@@ -74,7 +66,7 @@ async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Found, Error> {
     Err(last.unwrap_or_else(|| refused(issuer, "no discovery document")))
 }
 
-async fn metadata(http: &reqwest::Client, url: Url) -> Result<Found, Error> {
+async fn metadata(http: &reqwest::Client, url: Url) -> Result<Metadata, Error> {
     let shown = url.to_string();
     let mut response = http
         .get(url)
@@ -85,7 +77,7 @@ async fn metadata(http: &reqwest::Client, url: Url) -> Result<Found, Error> {
     if !response.status().is_success() {
         return Err(refused(&shown, &format!("answered {}", response.status())));
     }
-    let body = read_limited(&mut response, DEFAULT_BODY_LIMIT).await?;
+    let body = read_limited(&mut response, METADATA_BODY_LIMIT).await?;
     let document: Value = serde_json::from_slice(&body).map_err(|_| refused(&shown, "not JSON"))?;
     let token_endpoint = document
         .get("token_endpoint")
@@ -102,7 +94,7 @@ async fn metadata(http: &reqwest::Client, url: Url) -> Result<Found, Error> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Found {
+    Ok(Metadata {
         token_endpoint: token_endpoint.to_owned(),
         auth_methods,
     })
@@ -110,18 +102,17 @@ async fn metadata(http: &reqwest::Client, url: Url) -> Result<Found, Error> {
 
 /// OpenID Connect appends to the issuer; RFC 8414 inserts before its path.
 fn well_known_urls(issuer: &str) -> Result<[Url; 2], Error> {
-    let url = Url::parse(issuer)
-        .map_err(|e| Error::Config(format!("issuer {issuer:?} is not a URL: {e}")))?;
+    let invalid = |reason: String| Error::InvalidUrl {
+        what: "issuer",
+        reason,
+    };
+    let url = Url::parse(issuer).map_err(|e| invalid(format!("{issuer:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::Config(format!(
-            "issuer {issuer:?} must be an http(s) URL"
-        )));
+        return Err(invalid(format!("{issuer:?} must be an http(s) URL")));
     }
     let path = url.path().trim_end_matches('/');
     let origin = url.origin().ascii_serialization();
-    let parse = |text: String| {
-        Url::parse(&text).map_err(|e| Error::Config(format!("issuer {issuer:?}: {e}")))
-    };
+    let parse = |text: String| Url::parse(&text).map_err(|e| invalid(format!("{issuer:?}: {e}")));
     Ok([
         parse(format!("{origin}{path}/.well-known/openid-configuration"))?,
         parse(format!(
@@ -140,6 +131,19 @@ fn refused(issuer: &str, reason: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_issuer_that_is_not_an_http_url_is_a_typed_url_error() {
+        for issuer in ["not a url", "ftp://login.example.com", "mailto:a@b.c"] {
+            assert!(
+                matches!(
+                    well_known_urls(issuer),
+                    Err(Error::InvalidUrl { what: "issuer", .. })
+                ),
+                "{issuer}"
+            );
+        }
+    }
 
     #[test]
     fn builds_both_well_known_urls() {

@@ -93,6 +93,40 @@ pub enum Error {
         reason: String,
     },
 
+    /// A configured URL (a token endpoint, an issuer) does not parse, or is
+    /// not `http`/`https`.
+    #[error("{what} URL is not usable: {reason}")]
+    InvalidUrl {
+        /// Which URL: `"token endpoint"` or `"issuer"`.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The private key given for `private_key_jwt` cannot be used for its
+    /// algorithm (not PEM, the wrong key type, …).
+    #[error("the private key is not usable: {reason}")]
+    InvalidKey {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A `private_key_jwt` client assertion could not be signed. Nothing
+    /// was sent.
+    #[error("could not sign the client assertion: {reason}")]
+    Signing {
+        /// Why signing failed.
+        reason: String,
+    },
+
+    /// The crate's own HTTP client for token requests could not be built
+    /// (for example, no TLS back end is available).
+    #[error("could not build the token endpoint HTTP client: {reason}")]
+    HttpClient {
+        /// Why it could not be built.
+        reason: String,
+    },
+
     /// The crate was configured with something it cannot use.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -1,6 +1,23 @@
 //! Expiry given as a moment rather than a lifetime (an RFC 3339 time, epoch
 //! seconds, a JWT's `exp`), converted once to a lifetime on the monotonic
 //! clock, by the server's clock when its `Date` header says what that is.
+//!
+//! A custom [`TokenSource`](crate::TokenSource) reading a vendor's response
+//! uses [`parse_rfc3339`] and [`server_date`] with
+//! [`Token::with_expires_at`](crate::Token::with_expires_at):
+//!
+//! ```
+//! use reqwest_oauth::Token;
+//! use reqwest_oauth::expiry::{parse_rfc3339, server_date};
+//!
+//! # fn demo(headers: &reqwest::header::HeaderMap) -> Result<Token, reqwest_oauth::Error> {
+//! let expires_at = parse_rfc3339("2030-05-19T13:31:05Z");
+//! let mut token = Token::bearer("t")?;
+//! if let Some(at) = expires_at {
+//!     token = token.with_expires_at(at, server_date(headers));
+//! }
+//! # Ok(token) }
+//! ```
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,8 +33,8 @@ use time::format_description::well_known::Rfc3339;
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
-/// let z = reqwest_oauth::grant::parse_rfc3339("2014-05-19T13:31:05Z").unwrap();
-/// let offset = reqwest_oauth::grant::parse_rfc3339("2014-05-19T15:31:05+02:00").unwrap();
+/// let z = reqwest_oauth::expiry::parse_rfc3339("2014-05-19T13:31:05Z").unwrap();
+/// let offset = reqwest_oauth::expiry::parse_rfc3339("2014-05-19T15:31:05+02:00").unwrap();
 /// assert_eq!(z, offset);
 /// assert_eq!(z, UNIX_EPOCH + Duration::from_secs(1_400_506_265));
 /// ```

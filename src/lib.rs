@@ -97,9 +97,10 @@ mod cache;
 mod discovery;
 pub mod endpoint;
 pub mod error;
-mod expiry;
+pub mod expiry;
 mod extensions;
 pub mod fleet;
+mod http_read;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -131,7 +132,6 @@ pub use token::Token;
 /// Where tokens come from: the built-in grants, sources made from closures,
 /// and what a source is told when it is asked for a token.
 pub mod grant {
-    pub use crate::expiry::{parse_rfc3339, server_date};
     pub use crate::source::{
         ClientCredentials, FetchContext, FetchReason, FnSource, PasswordGrant, TokenSource,
         source_fn,
@@ -151,7 +151,7 @@ pub mod policy {
 // Crate-internal short paths for names whose public home is a module.
 #[cfg(feature = "private-key-jwt")]
 pub(crate) use assertion::PrivateKeyJwt;
-pub(crate) use endpoint::{BodyFormat, ClientAuth, DEFAULT_BODY_LIMIT, TokenEndpoint};
+pub(crate) use endpoint::{BodyFormat, ClientAuth, TokenEndpoint};
 pub(crate) use retry::RetryPolicy;
 
 #[cfg(feature = "fuzzing")]

@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::error::{EndpointError, ErrorCode};
-use crate::expiry::{absolute_expiry, jwt_expiry, server_date};
+use crate::expiry::{absolute_expiry, jwt_expiry, lifetime_until, server_date};
 use crate::{Error, Token};
 
 /// Fields that vendors use for an absolute expiry, in order of preference.
@@ -33,24 +33,7 @@ pub(crate) fn parse_token(
         status,
         reason: reason.to_owned(),
     };
-    let is_form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    let mut fields = if is_form {
-        form_urlencoded::parse(strip_bom(body))
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect()
-    } else {
-        match serde_json::from_slice::<Value>(strip_bom(body)) {
-            Ok(Value::Object(fields)) => fields,
-            Ok(_) => return Err(invalid("the body is not a JSON object")),
-            Err(_) => return Err(invalid("the body is not JSON")),
-        }
-    };
+    let mut fields = token_fields(headers, body).map_err(invalid)?;
     let access_token = match fields.remove("access_token") {
         Some(Value::String(token)) => token,
         Some(_) => return Err(invalid("`access_token` is not a string")),
@@ -64,24 +47,9 @@ pub(crate) fn parse_token(
         Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),
         Some(_) => return Err(invalid("`token_type` is not a string")),
     }
-    let jwt_exp = jwt_expiry(&access_token);
     let mut token = Token::bearer(access_token)?.with_issued_at(issued_at);
-    let announced = match fields.remove("expires_in") {
-        Some(value) => {
-            seconds_from(&value).map_err(|()| invalid("`expires_in` is not a number"))?
-        }
-        None => None,
-    };
-    let absolute = || {
-        ABSOLUTE_EXPIRY_FIELDS
-            .iter()
-            .find_map(|name| fields.get(*name).and_then(absolute_expiry))
-            .or(jwt_exp)
-    };
-    if let Some(lifetime) = announced {
+    if let Some(lifetime) = lifetime(&mut fields, token.secret(), headers).map_err(invalid)? {
         token = token.with_expires_in(lifetime);
-    } else if let Some(at) = absolute() {
-        token = token.with_expires_at(at, server_date(headers));
     }
     if let Some(Value::String(refresh)) = fields.remove("refresh_token") {
         token = token.with_refresh_token(refresh);
@@ -90,6 +58,50 @@ pub(crate) fn parse_token(
         token = token.with_scope(scope);
     }
     Ok(token.with_extra(fields))
+}
+
+/// The body's fields: JSON, or a form when the server says so (some do).
+fn token_fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, &'static str> {
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if is_form {
+        return Ok(form_urlencoded::parse(strip_bom(body))
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect());
+    }
+    match serde_json::from_slice::<Value>(strip_bom(body)) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err("the body is not a JSON object"),
+        Err(_) => Err("the body is not JSON"),
+    }
+}
+
+/// The token's lifetime: `expires_in`, else an absolute expiry field, else
+/// the access token's JWT `exp`, each absolute moment measured by the
+/// server's clock (its `Date`) when known. Takes `expires_in` out of
+/// `fields`; the absolute fields stay, as extras.
+fn lifetime(
+    fields: &mut Map<String, Value>,
+    access_token: &str,
+    headers: &HeaderMap,
+) -> Result<Option<Duration>, &'static str> {
+    if let Some(value) = fields.remove("expires_in") {
+        let announced = seconds_from(&value).map_err(|()| "`expires_in` is not a number")?;
+        if announced.is_some() {
+            return Ok(announced);
+        }
+    }
+    let absolute = ABSOLUTE_EXPIRY_FIELDS
+        .iter()
+        .find_map(|name| fields.get(*name).and_then(absolute_expiry))
+        .or_else(|| jwt_expiry(access_token));
+    // Converted here, so the flow stays response -> expiry -> token.
+    Ok(absolute.map(|at| lifetime_until(at, server_date(headers))))
 }
 
 /// Reads `expires_in` sent as a number or a numeric string; fractions are

@@ -102,7 +102,7 @@ impl Token {
     /// Sets the lifetime from an absolute expiry, as some endpoints send it
     /// (`"expires_at": "2014-05-19T13:31:05Z"`). Converted once to a lifetime
     /// on the monotonic clock, measured from `server_now` (the response's
-    /// `Date`, see [`server_date`](crate::server_date)) when known, so a
+    /// `Date`, see [`server_date`](crate::expiry::server_date)) when known, so a
     /// skewed local clock does not distort it.
     pub fn with_expires_at(
         mut self,

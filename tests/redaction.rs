@@ -15,6 +15,7 @@ use std::sync::Arc;
 use common::fleet::replica;
 use common::{CLIENT_ID, CLIENT_SECRET, client, echo, within_timeout};
 use parking_lot::Mutex;
+use reqwest_oauth::endpoint::ClientIdentity;
 use reqwest_oauth::fleet::MemoryStore;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
 use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
@@ -55,8 +56,12 @@ async fn no_secret_or_token_appears_in_trace_output() {
             .await
             .expect("auth");
         let api = ApiServer::start(&auth).await.expect("api");
-        let grant = PasswordGrant::new(auth.token_url(), CLIENT_ID, "api-user", "hunter2-password")
-            .client_secret(CLIENT_SECRET);
+        let grant = PasswordGrant::new(
+            auth.token_url(),
+            ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET),
+            "api-user",
+            "hunter2-password",
+        );
         let oauth = OAuthMiddleware::new(grant);
         let client = client(&oauth);
 

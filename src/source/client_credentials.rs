@@ -3,7 +3,8 @@
 use super::TokenSource;
 use super::grant::{GrantSettings, grant_setters};
 use super::refresh::refresh_or_grant;
-use crate::{Error, FetchContext, Token, TokenEndpoint};
+use crate::endpoint::{ClientIdentity, TokenEndpoint};
+use crate::{Error, FetchContext, Token};
 
 /// The client credentials grant: a back-end service authenticates as itself.
 ///
@@ -24,17 +25,17 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// The grant against `token_url`, with form bodies and HTTP Basic client
-    /// authentication, as RFC 6749 specifies.
+    /// The grant against `token_url` for a client with a secret, with form
+    /// bodies and HTTP Basic client authentication, as RFC 6749 specifies.
+    /// Short for [`ClientCredentials::at`] with
+    /// [`ClientIdentity::secret`].
     pub fn new(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        let endpoint = TokenEndpoint::new(token_url).client(client_id, Some(client_secret.into()));
-        ClientCredentials {
-            settings: GrantSettings::new(endpoint),
-        }
+        let identity = ClientIdentity::secret(client_id, client_secret);
+        Self::at(TokenEndpoint::new(token_url, identity))
     }
 
     /// The grant against the token endpoint that `issuer`'s metadata names
@@ -44,11 +45,8 @@ impl ClientCredentials {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        let endpoint =
-            TokenEndpoint::discover(issuer).client(client_id, Some(client_secret.into()));
-        ClientCredentials {
-            settings: GrantSettings::new(endpoint),
-        }
+        let identity = ClientIdentity::secret(client_id, client_secret);
+        Self::at(TokenEndpoint::discover(issuer, identity))
     }
 
     /// The grant authenticated with a signed client assertion
@@ -60,9 +58,24 @@ impl ClientCredentials {
         client_id: impl Into<String>,
         key: crate::PrivateKeyJwt,
     ) -> Self {
-        let endpoint = TokenEndpoint::new(token_url)
-            .client(client_id, None)
-            .private_key_jwt(key);
+        let identity = ClientIdentity::private_key_jwt(client_id, key);
+        Self::at(TokenEndpoint::new(token_url, identity))
+    }
+
+    /// The grant against `endpoint`, as its identity authenticates.
+    ///
+    /// ```
+    /// use reqwest_oauth::ClientCredentials;
+    /// use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new(
+    ///     "https://auth.example.com/oauth/token",
+    ///     ClientIdentity::secret("id", "secret"),
+    /// );
+    /// let grant = ClientCredentials::at(endpoint).scope("read");
+    /// # let _ = grant;
+    /// ```
+    pub fn at(endpoint: TokenEndpoint) -> Self {
         ClientCredentials {
             settings: GrantSettings::new(endpoint),
         }
@@ -75,9 +88,10 @@ impl TokenSource for ClientCredentials {
     async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
         let endpoint = &self.settings.endpoint;
         refresh_or_grant(endpoint, cx, || async {
-            let grant = [("grant_type", "client_credentials")];
-            let params = self.settings.params(&grant, cx.request());
-            endpoint.request(&params).await
+            let grant = self
+                .settings
+                .params("client_credentials", &[], cx.request());
+            endpoint.request(&grant).await
         })
         .await
     }

@@ -1,7 +1,12 @@
 //! What the built-in grants share: an endpoint, a scope and extra
 //! parameters, and the setters for them.
+//!
+//! Every token endpoint setting lives on [`TokenEndpoint`]; the grants
+//! forward to it (`grant_setters!`), each setting once, so a grant can be
+//! configured in one chain without building the endpoint first.
 
-use crate::{TokenEndpoint, TokenRequest};
+use crate::TokenRequest;
+use crate::endpoint::{GrantRequest, TokenEndpoint};
 
 /// The endpoint and the parameters every grant request carries.
 #[derive(Clone)]
@@ -34,43 +39,35 @@ impl GrantSettings {
         }
     }
 
-    /// The body parameters for a grant: its own, then the request's scope
-    /// (or the configured one), audience, resource, and the extra parameters.
+    /// The request for a grant: its type and own parameters, then the
+    /// request's scope (or the configured one), audience, resource, and the
+    /// extra parameters.
     pub(super) fn params<'a>(
         &'a self,
-        grant: &[(&'a str, &'a str)],
+        grant_type: &'a str,
+        own: &[(&'a str, &'a str)],
         request: &'a TokenRequest,
-    ) -> Vec<(&'a str, &'a str)> {
-        let mut params = grant.to_vec();
+    ) -> GrantRequest<'a> {
+        let mut grant = GrantRequest::new(grant_type);
+        grant.extend(own.iter().copied());
         if let Some(scope) = request.scope().or(self.scope.as_deref()) {
-            params.push(("scope", scope));
+            grant.push("scope", scope);
         }
         if let Some(audience) = request.audience() {
-            params.push(("audience", audience));
+            grant.push("audience", audience);
         }
         if let Some(resource) = request.resource() {
-            params.push(("resource", resource));
+            grant.push("resource", resource);
         }
-        params.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        params
+        grant.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        grant
     }
 }
 
-/// The setters every built-in grant offers, written once.
+/// The setters every built-in grant offers, written once: the grant's own
+/// (scope, extra parameters) and one forward per [`TokenEndpoint`] setting.
 macro_rules! grant_setters {
     () => {
-        /// Sets how the request body is encoded (default: form).
-        pub fn body_format(mut self, format: $crate::BodyFormat) -> Self {
-            self.settings.endpoint = self.settings.endpoint.body_format(format);
-            self
-        }
-
-        /// Sets how the client authenticates (default: HTTP Basic).
-        pub fn client_auth(mut self, auth: $crate::ClientAuth) -> Self {
-            self.settings.endpoint = self.settings.endpoint.client_auth(auth);
-            self
-        }
-
         /// Sets the `scope` parameter, a space-separated list. A request's
         /// [`Scope`](crate::Scope) extension takes precedence.
         pub fn scope(mut self, scope: impl Into<String>) -> Self {
@@ -84,21 +81,39 @@ macro_rules! grant_setters {
             self
         }
 
-        /// Sets how long one token request may take (default: 30 s).
+        /// Sets how a client secret is sent; see
+        /// [`ClientIdentity::auth`](crate::ClientIdentity::auth) (default:
+        /// the discovered server's preference, else HTTP Basic).
+        pub fn client_auth(mut self, auth: $crate::ClientAuth) -> Self {
+            self.settings.endpoint = self.settings.endpoint.map_identity(|id| id.auth(auth));
+            self
+        }
+
+        /// See [`TokenEndpoint::body_format`](crate::TokenEndpoint::body_format).
+        pub fn body_format(mut self, format: $crate::BodyFormat) -> Self {
+            self.settings.endpoint = self.settings.endpoint.body_format(format);
+            self
+        }
+
+        /// See [`TokenEndpoint::timeout`](crate::TokenEndpoint::timeout).
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.settings.endpoint = self.settings.endpoint.timeout(timeout);
             self
         }
 
-        /// Uses this HTTP client for token requests; see
-        /// [`TokenEndpoint::http_client`](crate::TokenEndpoint::http_client).
+        /// See [`TokenEndpoint::body_limit`](crate::TokenEndpoint::body_limit).
+        pub fn body_limit(mut self, bytes: usize) -> Self {
+            self.settings.endpoint = self.settings.endpoint.body_limit(bytes);
+            self
+        }
+
+        /// See [`TokenEndpoint::http_client`](crate::TokenEndpoint::http_client).
         pub fn http_client(mut self, client: reqwest::Client) -> Self {
             self.settings.endpoint = self.settings.endpoint.http_client(client);
             self
         }
 
-        /// Allows a plain `http://` token endpoint on a host that is not
-        /// loopback; see
+        /// See
         /// [`TokenEndpoint::danger_allow_insecure_http`](crate::TokenEndpoint::danger_allow_insecure_http).
         pub fn danger_allow_insecure_http(mut self) -> Self {
             self.settings.endpoint = self.settings.endpoint.danger_allow_insecure_http();

@@ -8,84 +8,71 @@ use secrecy::{ExposeSecret, SecretString};
 use super::TokenSource;
 use super::grant::{GrantSettings, grant_setters};
 use super::refresh::refresh_or_grant;
-use crate::{Error, FetchContext, Token, TokenEndpoint};
+use crate::endpoint::{ClientIdentity, TokenEndpoint};
+use crate::{Error, FetchContext, Token};
 
 /// The password grant: a dedicated API user's name and password for a token.
 ///
-/// Built for a public client (only `client_id` is sent, no secret), the
-/// common case for this grant; add a secret with
-/// [`PasswordGrant::client_secret`].
+/// The client is a [`ClientIdentity`] (usually
+/// [`ClientIdentity::public`]: only `client_id` is sent, the common case for
+/// this grant), so it cannot be mistaken for the user; the user's name and
+/// password follow, in that order.
 ///
 /// ```
 /// use reqwest_oauth::PasswordGrant;
-/// use reqwest_oauth::endpoint::BodyFormat;
+/// use reqwest_oauth::endpoint::{BodyFormat, ClientIdentity};
 ///
 /// let grant = PasswordGrant::new(
 ///     "https://auth.example.com/oauth/token",
-///     "public-client-id",
+///     ClientIdentity::public("public-client-id"),
 ///     "api@example.com",
 ///     "password",
 /// )
 /// .body_format(BodyFormat::Json);
+/// // A confidential client: ClientIdentity::secret("web", "web-secret").
 /// # let _ = grant;
 /// ```
 #[derive(Clone)]
 pub struct PasswordGrant {
     settings: GrantSettings,
-    client_id: String,
     username: String,
     password: Arc<SecretString>,
 }
 
 impl PasswordGrant {
-    /// The grant against `token_url` for a public client.
+    /// The grant against `token_url` for `client`, as `username`.
     pub fn new(
         token_url: impl Into<String>,
-        client_id: impl Into<String>,
+        client: ClientIdentity,
         username: impl Into<String>,
         password: impl Into<String>,
     ) -> Self {
-        Self::at(
-            TokenEndpoint::new(token_url),
-            client_id.into(),
-            username.into(),
-            password.into(),
-        )
+        Self::at(TokenEndpoint::new(token_url, client), username, password)
     }
 
     /// The grant against the token endpoint that `issuer`'s metadata names
     /// (see [`TokenEndpoint::discover`]), found on first use.
     pub fn discover(
         issuer: impl Into<String>,
-        client_id: impl Into<String>,
+        client: ClientIdentity,
         username: impl Into<String>,
         password: impl Into<String>,
     ) -> Self {
-        Self::at(
-            TokenEndpoint::discover(issuer),
-            client_id.into(),
-            username.into(),
-            password.into(),
-        )
+        Self::at(TokenEndpoint::discover(issuer, client), username, password)
     }
 
-    fn at(endpoint: TokenEndpoint, client_id: String, username: String, password: String) -> Self {
+    /// The grant against `endpoint` (which carries the client's identity),
+    /// as `username`.
+    pub fn at(
+        endpoint: TokenEndpoint,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         PasswordGrant {
-            settings: GrantSettings::new(endpoint.client(client_id.clone(), None)),
-            client_id,
-            username,
-            password: Arc::new(SecretString::from(password)),
+            settings: GrantSettings::new(endpoint),
+            username: username.into(),
+            password: Arc::new(SecretString::from(password.into())),
         }
-    }
-
-    /// Makes this a confidential client, authenticated with `secret`.
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        let endpoint = self
-            .settings
-            .endpoint
-            .client(self.client_id.clone(), Some(secret.into()));
-        self.settings.endpoint = endpoint;
-        self
     }
 
     grant_setters!();
@@ -95,13 +82,12 @@ impl TokenSource for PasswordGrant {
     async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
         let endpoint = &self.settings.endpoint;
         refresh_or_grant(endpoint, cx, || async {
-            let grant = [
-                ("grant_type", "password"),
+            let own = [
                 ("username", self.username.as_str()),
                 ("password", self.password.expose_secret()),
             ];
-            let params = self.settings.params(&grant, cx.request());
-            endpoint.request(&params).await
+            let grant = self.settings.params("password", &own, cx.request());
+            endpoint.request(&grant).await
         })
         .await
     }

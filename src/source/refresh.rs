@@ -4,7 +4,8 @@
 
 use std::future::Future;
 
-use crate::{Error, FetchContext, Token, TokenEndpoint};
+use crate::endpoint::{GrantRequest, TokenEndpoint};
+use crate::{Error, FetchContext, Token};
 
 /// The token from the refresh grant, when `cx` replaces a token that came
 /// with a refresh token, else (or when the refresh is refused) from `grant`.
@@ -22,11 +23,8 @@ where
     let Some(refresh_token) = cx.previous().and_then(Token::refresh_token) else {
         return grant().await;
     };
-    let params = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-    ];
-    match endpoint.request(&params).await {
+    let refresh = GrantRequest::new("refresh_token").param("refresh_token", refresh_token);
+    match endpoint.request(&refresh).await {
         // A server that does not rotate refresh tokens sends none back: the
         // old one stays good (RFC 6749 section 6).
         Ok(token) if token.refresh_token().is_none() => Ok(token.with_refresh_token(refresh_token)),

@@ -4,6 +4,8 @@
 use crate::common;
 
 use common::{CLIENT_ID, CLIENT_SECRET, servers, within_timeout};
+use reqwest_oauth::endpoint::ClientIdentity;
+use reqwest_oauth::endpoint::{ClientAuth, TokenEndpoint};
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -142,6 +144,47 @@ async fn the_testkit_auth_server_is_discoverable_from_its_issuer() {
         let client = common::client(&oauth);
         common::echo(client.get(api.url("/")).send().await.expect("sent")).await;
         assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_issuer_that_is_not_an_http_url_is_refused_at_build_time() {
+    for issuer in ["not a url", "ftp://login.example.com/tenant"] {
+        let result =
+            OAuthMiddleware::builder(ClientCredentials::discover(issuer, "id", "secret")).build();
+        assert!(
+            matches!(result, Err(Error::InvalidUrl { what: "issuer", .. })),
+            "{issuer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_chosen_client_auth_wins_over_the_servers_list() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        let issuer = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "token_endpoint": auth.token_url(),
+                "token_endpoint_auth_methods_supported": ["client_secret_basic"]
+            })))
+            .mount(&issuer)
+            .await;
+        let identity = ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET).auth(ClientAuth::Body);
+        let endpoint = TokenEndpoint::discover(issuer.uri(), identity);
+        OAuthMiddleware::new(ClientCredentials::at(endpoint))
+            .token(&reqwest_oauth::TokenRequest::new())
+            .await
+            .expect("token");
+        let seen = auth.last_request().expect("token request");
+        assert!(seen.basic.is_none());
+        assert_eq!(
+            seen.params.get("client_secret").map(String::as_str),
+            Some(CLIENT_SECRET)
+        );
     })
     .await;
 }

@@ -8,7 +8,8 @@ use std::collections::HashSet;
 
 use common::within_timeout;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use reqwest_oauth::endpoint::PrivateKeyJwt;
+use reqwest_oauth::endpoint::ClientIdentity;
+use reqwest_oauth::endpoint::{ClientAuth, PrivateKeyJwt, TokenEndpoint};
 use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method};
@@ -111,10 +112,49 @@ async fn rs256_and_es256_assertions_are_signed_fresh_and_short_lived() {
 fn a_key_that_is_not_a_key_is_a_config_error() {
     assert!(matches!(
         PrivateKeyJwt::rs256_pem(b"not a pem"),
-        Err(reqwest_oauth::Error::Config(_))
+        Err(reqwest_oauth::Error::InvalidKey { .. })
     ));
     assert!(matches!(
         PrivateKeyJwt::es256_pem(RSA_PRIVATE),
-        Err(reqwest_oauth::Error::Config(_))
+        Err(reqwest_oauth::Error::InvalidKey { .. })
     ));
+}
+
+/// A `private_key_jwt` client has no secret to send: asking for Basic
+/// afterwards (or in any order) adds nothing. The old
+/// `TokenEndpoint::new(url).private_key_jwt(key).client("id", Some(secret))`,
+/// which sent Basic and an assertion, no longer has a spelling: the identity
+/// is one of `Public`, `Secret` or `PrivateKeyJwt`.
+#[tokio::test]
+async fn a_signed_client_sends_only_its_assertion_whatever_auth_is_asked_for() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "t"})))
+            .mount(&server)
+            .await;
+        let key = PrivateKeyJwt::es256_pem(EC_PRIVATE).expect("key");
+        let identity = ClientIdentity::private_key_jwt("my-client", key).auth(ClientAuth::Basic);
+        let grant = ClientCredentials::at(TokenEndpoint::new(server.uri(), identity))
+            .client_auth(ClientAuth::BasicUnencoded);
+        OAuthMiddleware::new(grant)
+            .token(&reqwest_oauth::TokenRequest::new())
+            .await
+            .expect("token");
+        let request = &server.received_requests().await.expect("recorded")[0];
+        assert!(!request.headers.contains_key("authorization"));
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(&request.body).into_owned().collect();
+        let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "client_assertion_type",
+                "client_assertion",
+                "client_id",
+                "grant_type"
+            ]
+        );
+    })
+    .await;
 }

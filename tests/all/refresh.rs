@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client, echo, within_timeout};
+use reqwest_oauth::endpoint::ClientIdentity;
 use reqwest_oauth::policy::RefreshAhead;
 use reqwest_oauth::testkit::{ApiServer, AuthServer, RefreshTokens};
 use reqwest_oauth::{OAuthMiddleware, PasswordGrant};
@@ -25,10 +26,15 @@ async fn servers(mode: RefreshTokens) -> (AuthServer, ApiServer) {
 }
 
 fn oauth(auth: &AuthServer) -> OAuthMiddleware {
-    OAuthMiddleware::builder(PasswordGrant::new(auth.token_url(), "app", "alice", "pw"))
-        .refresh_ahead(RefreshAhead::Off)
-        .build()
-        .expect("config")
+    OAuthMiddleware::builder(PasswordGrant::new(
+        auth.token_url(),
+        ClientIdentity::public("app"),
+        "alice",
+        "pw",
+    ))
+    .refresh_ahead(RefreshAhead::Off)
+    .build()
+    .expect("config")
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 use crate::common;
 
 use common::{CLIENT_ID, CLIENT_SECRET, client, echo, grant, servers, within_timeout};
+use reqwest_oauth::endpoint::ClientIdentity;
 use reqwest_oauth::endpoint::TokenEndpoint;
 use reqwest_oauth::testkit::ApiServer;
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant, Token};
@@ -243,10 +244,16 @@ async fn secrets_never_show_in_debug_display_or_error_chains() {
             .with_refresh_token("refresh-secret");
         let grant = ClientCredentials::new("https://a.example/t", CLIENT_ID, CLIENT_SECRET)
             .param("client_assertion", "hunter2-password");
-        let password = PasswordGrant::new("https://a.example/t", "id", "user", "hunter2-password")
-            .client_secret(CLIENT_SECRET);
-        let endpoint =
-            TokenEndpoint::new("https://a.example/t").client("id", Some(CLIENT_SECRET.to_owned()));
+        let password = PasswordGrant::new(
+            "https://a.example/t",
+            ClientIdentity::secret("id", CLIENT_SECRET),
+            "user",
+            "hunter2-password",
+        );
+        let endpoint = TokenEndpoint::new(
+            "https://a.example/t",
+            ClientIdentity::secret("id", CLIENT_SECRET),
+        );
         let builder = OAuthMiddleware::builder(password.clone());
         let middleware = OAuthMiddleware::new(grant.clone());
         let mut shown = vec![
@@ -265,10 +272,12 @@ async fn secrets_never_show_in_debug_display_or_error_chains() {
             401,
             json!({"error": "invalid_client", "error_description": "bad secret"}),
         );
-        let refused = OAuthMiddleware::new(
-            PasswordGrant::new(auth.token_url(), CLIENT_ID, "user", "hunter2-password")
-                .client_secret(CLIENT_SECRET),
-        )
+        let refused = OAuthMiddleware::new(PasswordGrant::new(
+            auth.token_url(),
+            ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET),
+            "user",
+            "hunter2-password",
+        ))
         .token(&reqwest_oauth::TokenRequest::new())
         .await
         .expect_err("refused");

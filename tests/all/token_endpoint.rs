@@ -7,7 +7,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::{CLIENT_ID, CLIENT_SECRET, client, grant, servers, within_timeout};
-use reqwest_oauth::endpoint::{BodyFormat, ClientAuth, ErrorCode};
+use reqwest_oauth::endpoint::{BodyFormat, ClientAuth, ErrorCode, TokenEndpoint};
+use reqwest_oauth::endpoint::{ClientIdentity, GrantRequest};
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant};
 use wiremock::matchers::{header, method};
@@ -129,8 +130,13 @@ async fn password_grant_for_a_public_client_sends_no_secret() {
             .await
             .expect("auth");
         let api = ApiServer::start(&auth).await.expect("api");
-        let grant = PasswordGrant::new(auth.token_url(), "spa", "api@example.com", "pw")
-            .body_format(BodyFormat::Json);
+        let grant = PasswordGrant::new(
+            auth.token_url(),
+            ClientIdentity::public("spa"),
+            "api@example.com",
+            "pw",
+        )
+        .body_format(BodyFormat::Json);
         let oauth = OAuthMiddleware::builder(grant)
             .audience("https://api.logicdrop.io")
             .build()
@@ -165,8 +171,12 @@ async fn password_grant_refusal_is_a_typed_invalid_grant() {
             .start()
             .await
             .expect("auth");
-        let grant = PasswordGrant::new(auth.token_url(), "web", "alice", "hunter2-typo")
-            .client_secret("websecret");
+        let grant = PasswordGrant::new(
+            auth.token_url(),
+            ClientIdentity::secret("web", "websecret"),
+            "alice",
+            "hunter2-typo",
+        );
         let err = OAuthMiddleware::new(grant)
             .token(&reqwest_oauth::TokenRequest::new())
             .await
@@ -354,7 +364,16 @@ async fn unusable_success_responses_are_typed_errors() {
 async fn a_bad_token_url_is_refused_at_build_time() {
     for url in ["not a url", "ftp://auth.example.com/token"] {
         let result = OAuthMiddleware::builder(ClientCredentials::new(url, "id", "secret")).build();
-        assert!(matches!(result, Err(Error::Config(_))), "{url}");
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidUrl {
+                    what: "token endpoint",
+                    ..
+                })
+            ),
+            "{url}"
+        );
     }
 }
 
@@ -453,4 +472,77 @@ async fn a_caller_supplied_client_that_follows_redirects_gets_no_token() {
         assert!(matches!(err, Error::Redirect { .. }), "{err:?}");
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_custom_grant_request_goes_through_the_endpoint_with_grant_type_first() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_string(
+                "client_id=cli&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=abc",
+            ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "t"})),
+            )
+            .mount(&server)
+            .await;
+        let endpoint = TokenEndpoint::new(server.uri(), ClientIdentity::public("cli"));
+        let grant = GrantRequest::new("urn:ietf:params:oauth:grant-type:token-exchange")
+            .param("subject_token", "abc");
+        let token = endpoint.request(&grant).await.expect("token");
+        assert_eq!(token.secret(), "t");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_body_limit_is_set_once_on_the_endpoint_and_reachable_from_a_grant() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(100)))
+            .mount(&server)
+            .await;
+        let from_grant = ClientCredentials::new(server.uri(), "id", "secret").body_limit(10);
+        let from_endpoint = ClientCredentials::at(
+            TokenEndpoint::new(server.uri(), ClientIdentity::secret("id", "secret")).body_limit(10),
+        );
+        assert_eq!(
+            format!("{:?}", from_grant.endpoint()),
+            format!("{:?}", from_endpoint.endpoint())
+        );
+        for grant in [from_grant, from_endpoint] {
+            let err = OAuthMiddleware::new(grant)
+                .token(&reqwest_oauth::TokenRequest::new())
+                .await
+                .expect_err("too large");
+            assert!(
+                matches!(err, Error::ResponseTooLarge { limit: 10 }),
+                "{err:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[test]
+fn a_bad_token_url_is_a_typed_error_from_the_endpoint_itself() {
+    let endpoint = TokenEndpoint::new("https//missing-colon", ClientIdentity::public("id"));
+    let err = endpoint.check().expect_err("not a URL");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidUrl {
+                what: "token endpoint",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("token endpoint URL is not usable"),
+        "{err}"
+    );
 }

@@ -11,6 +11,7 @@ mod two_step_login;
 
 use common::within_timeout;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use reqwest_oauth::endpoint::ClientIdentity;
 use reqwest_oauth::endpoint::{BodyFormat, ClientAuth, ErrorCode};
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant};
 use serde_json::json;
@@ -118,7 +119,7 @@ async fn seed_000_password_grant_public_client_json_with_audience() {
         .await;
         let grant = PasswordGrant::new(
             format!("{}/oauth/token", server.uri()),
-            "rLxjriMyfD3PAdXTQfFyKFUODrseHvSg",
+            ClientIdentity::public("rLxjriMyfD3PAdXTQfFyKFUODrseHvSg"),
             "api@mycompany.com",
             "pw",
         )
@@ -154,7 +155,7 @@ async fn seed_000_wrong_password_is_a_typed_invalid_grant() {
             .await;
         let grant = PasswordGrant::new(
             format!("{}/oauth/token", server.uri()),
-            "cid",
+            ClientIdentity::public("cid"),
             "api@mycompany.com",
             "bad",
         )

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use reqwest_oauth::endpoint::{ClientAuth, PrivateKeyJwt};
+use reqwest_oauth::endpoint::{ClientAuth, ClientIdentity, PrivateKeyJwt};
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware, PasswordGrant, Resource};
 
 use crate::server::{ODD_SECRET, PLAIN_SECRET, RealServer, USERNAME};
@@ -169,8 +169,12 @@ pub fn discovered_client_credentials(server: &RealServer) -> OAuth {
 /// The password grant for the confidential `basic-plain` client (whose
 /// refresh tokens both servers rotate on every use).
 pub fn password(server: &RealServer, password: &str) -> OAuth {
-    let grant = PasswordGrant::new(server.token_url(), "basic-plain", USERNAME, password)
-        .client_secret(PLAIN_SECRET)
-        .timeout(Duration::from_secs(10));
+    let grant = PasswordGrant::new(
+        server.token_url(),
+        ClientIdentity::secret("basic-plain", PLAIN_SECRET),
+        USERNAME,
+        password,
+    )
+    .timeout(Duration::from_secs(10));
     build(grant, None)
 }

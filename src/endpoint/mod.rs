@@ -1,0 +1,301 @@
+//! The token endpoint: where token requests go and how they travel.
+//!
+//! One request runs four steps, each in one place: **resolve** the URL and
+//! the client authentication method (through discovery, when the endpoint
+//! was discovered), **authenticate** ([`ClientIdentity`] to a Basic header,
+//! body fields or a signed assertion, in `client.rs`), **encode** the body
+//! ([`BodyFormat`], `body.rs`), and **exchange** (send with a span and
+//! metrics, bounded read, parse; `exchange.rs`).
+
+mod body;
+mod client;
+mod exchange;
+mod grant_request;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+
+pub use body::BodyFormat;
+pub use client::{ClientAuth, ClientIdentity};
+pub use grant_request::GrantRequest;
+
+#[cfg(feature = "private-key-jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+pub use crate::assertion::PrivateKeyJwt;
+pub use crate::error::{EndpointError, ErrorCode};
+
+use crate::discovery::Discovery;
+use crate::origin::{cleartext_refused, is_safe_for_credentials};
+use crate::{Error, Token};
+use client::Proof;
+
+/// How long one token request may take, unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest token endpoint response read, unless configured otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+const USER_AGENT_VALUE: &str = concat!("reqwest-oauth/", env!("CARGO_PKG_VERSION"));
+
+/// Where and how token requests are sent: the URL (or the issuer it is
+/// discovered from), the client's identity, the body format, the HTTP
+/// client and its limits.
+///
+/// The built-in grants own one of these (build one yourself and hand it to
+/// [`ClientCredentials::at`](crate::ClientCredentials::at) or
+/// [`PasswordGrant::at`](crate::PasswordGrant::at)); a custom
+/// [`TokenSource`](crate::TokenSource) can use one too, through
+/// [`TokenEndpoint::request`], to get the same wire handling and typed
+/// errors:
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest_oauth::ClientCredentials;
+/// use reqwest_oauth::endpoint::{BodyFormat, ClientIdentity, TokenEndpoint};
+///
+/// let endpoint = TokenEndpoint::new(
+///     "https://auth.example.com/oauth/token",
+///     ClientIdentity::secret("my-client", "my-secret"),
+/// )
+/// .body_format(BodyFormat::Json)
+/// .timeout(Duration::from_secs(10))
+/// .body_limit(16 * 1024);
+/// let grant = ClientCredentials::at(endpoint).scope("read");
+/// # let _ = grant;
+/// ```
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    location: Location,
+    identity: ClientIdentity,
+    format: BodyFormat,
+    timeout: Duration,
+    body_limit: usize,
+    http: Option<reqwest::Client>,
+    insecure_http: bool,
+}
+
+/// Where the token endpoint is: configured, or named by an issuer's metadata.
+#[derive(Clone, Debug)]
+enum Location {
+    Fixed(String),
+    Discovered(Arc<Discovery>),
+}
+
+/// What [`TokenEndpoint::resolve`] settled for one request.
+struct Target {
+    url: reqwest::Url,
+    auth: ClientAuth,
+}
+
+impl TokenEndpoint {
+    /// A token endpoint at `url` for `identity`, with form bodies, a 30 s
+    /// timeout ([`DEFAULT_TIMEOUT`]) and a 64 KiB response limit
+    /// ([`DEFAULT_BODY_LIMIT`]). A secret goes in HTTP Basic unless the
+    /// identity says otherwise.
+    pub fn new(url: impl Into<String>, identity: ClientIdentity) -> Self {
+        Self::at(Location::Fixed(url.into()), identity)
+    }
+
+    /// A token endpoint found from the issuer's metadata on first use:
+    /// OpenID Connect discovery, falling back to RFC 8414. Unless the
+    /// identity chooses a [`ClientAuth`], a secret is sent as the server's
+    /// `token_endpoint_auth_methods_supported` asks (Basic first).
+    ///
+    /// ```
+    /// use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::discover(
+    ///     "https://login.example.com/tenant-1",
+    ///     ClientIdentity::secret("my-client", "my-secret"),
+    /// );
+    /// # let _ = endpoint;
+    /// ```
+    pub fn discover(issuer: impl Into<String>, identity: ClientIdentity) -> Self {
+        let discovery = Discovery::new(issuer.into());
+        Self::at(Location::Discovered(Arc::new(discovery)), identity)
+    }
+
+    fn at(location: Location, identity: ClientIdentity) -> Self {
+        TokenEndpoint {
+            location,
+            identity,
+            format: BodyFormat::default(),
+            timeout: DEFAULT_TIMEOUT,
+            body_limit: DEFAULT_BODY_LIMIT,
+            http: None,
+            insecure_http: false,
+        }
+    }
+
+    /// Sets how parameters are encoded in the body (default: form).
+    pub fn body_format(mut self, format: BodyFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets how long one token request may take in all (default: 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the largest response body read (default: 64 KiB); larger ones
+    /// are an error ([`Error::ResponseTooLarge`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Uses this HTTP client for token requests instead of the crate's own:
+    /// for proxies, custom root certificates or mTLS client certificates.
+    ///
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`. The
+    /// crate refuses any redirect it is handed (`Error::Redirect`), and
+    /// refuses the answer of a client that followed one (the response URL
+    /// is not the token endpoint), but by then such a client has already
+    /// sent the credentials on.
+    ///
+    /// ```
+    /// use reqwest_oauth::ClientCredentials;
+    ///
+    /// let http = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     // .proxy(...), .add_root_certificate(...), .identity(...)
+    ///     .build()?;
+    /// let grant = ClientCredentials::new("https://auth.example.com/token", "id", "secret")
+    ///     .http_client(http);
+    /// # let _ = grant;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Allows a plain `http://` token endpoint on a host that is not
+    /// loopback. The client secret or password then crosses the network in
+    /// clear text: only for networks you fully control.
+    pub fn danger_allow_insecure_http(mut self) -> Self {
+        self.insecure_http = true;
+        self
+    }
+
+    /// The token endpoint URL as configured, or the issuer's URL when the
+    /// endpoint is discovered.
+    pub fn url(&self) -> &str {
+        match &self.location {
+            Location::Fixed(url) => url,
+            Location::Discovered(discovery) => &discovery.issuer,
+        }
+    }
+
+    /// The client's identity.
+    pub fn identity(&self) -> &ClientIdentity {
+        &self.identity
+    }
+
+    /// Changes the client's identity; the grants' `client_auth` setters
+    /// reach the identity's [`ClientAuth`] this way.
+    pub(crate) fn map_identity(mut self, f: impl FnOnce(ClientIdentity) -> ClientIdentity) -> Self {
+        self.identity = f(self.identity);
+        self
+    }
+
+    /// Checks what can be checked without a request: the URL parses, and is
+    /// `https` (or `http` to a loopback address, or explicitly allowed).
+    pub fn check(&self) -> Result<(), Error> {
+        match &self.location {
+            Location::Fixed(url) => self.checked_url(url).map(drop),
+            Location::Discovered(discovery) => discovery.check(),
+        }
+    }
+
+    /// Sends one token request (the grant's parameters, plus the client's
+    /// authentication) and reads the answer.
+    pub async fn request(&self, grant: &GrantRequest<'_>) -> Result<Token, Error> {
+        let http = match &self.http {
+            Some(client) => client,
+            None => exchange::shared_client()?,
+        };
+        let target = self.resolve(http).await?;
+        let proof = self.identity.prove(target.auth, &target.url)?;
+        let mut request = http
+            .post(target.url.clone())
+            .timeout(self.timeout)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
+            .header(CONTENT_TYPE, self.format.content_type());
+        let body = match &proof {
+            Proof::Basic { user, password } => {
+                request = request.basic_auth(user, Some(password));
+                self.format.encode(grant.pairs())
+            }
+            Proof::Body(fields) => {
+                let fields = fields.iter().map(|(name, value)| (*name, value.as_ref()));
+                self.format.encode(fields.chain(grant.pairs()))
+            }
+        };
+        let request = request.body(body);
+        exchange::exchange(request, &target.url, grant.grant_type(), self.body_limit).await
+    }
+
+    /// The URL this request goes to and how a secret is sent: as configured,
+    /// or as the issuer's metadata says (read once, on first use).
+    async fn resolve(&self, http: &reqwest::Client) -> Result<Target, Error> {
+        let chosen = self.identity.chosen_auth();
+        match &self.location {
+            Location::Fixed(url) => Ok(Target {
+                url: self.checked_url(url)?,
+                auth: chosen.unwrap_or_default(),
+            }),
+            Location::Discovered(discovery) => {
+                let metadata = discovery.resolve(http).await?;
+                let auth = chosen
+                    .or_else(|| ClientAuth::from_supported(&metadata.auth_methods))
+                    .unwrap_or_default();
+                let url = self.checked_url(&metadata.token_endpoint)?;
+                Ok(Target { url, auth })
+            }
+        }
+    }
+
+    /// Parses a token endpoint URL and applies the cleartext guard.
+    fn checked_url(&self, raw: &str) -> Result<reqwest::Url, Error> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            what: "token endpoint",
+            reason,
+        };
+        let url = reqwest::Url::parse(raw).map_err(|e| invalid(format!("{raw:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(format!(
+                "{raw:?} must be http or https, not {:?}",
+                url.scheme()
+            )));
+        }
+        if !self.insecure_http && !is_safe_for_credentials(&url) {
+            return Err(cleartext_refused(&url, "client credentials"));
+        }
+        Ok(url)
+    }
+}
+
+impl fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("url", &self.url())
+            .field("identity", &self.identity)
+            .field("format", &self.format)
+            .field("timeout", &self.timeout)
+            .field("body_limit", &self.body_limit)
+            .field("insecure_http", &self.insecure_http)
+            .field(
+                "discovered",
+                &matches!(self.location, Location::Discovered(_)),
+            )
+            .finish_non_exhaustive()
+    }
+}
