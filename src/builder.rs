@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{CacheConfig, RefreshAhead, SystemClock, TokenCache};
+use crate::cache::{CacheConfig, Clock, RefreshAhead, TokenCache};
 use crate::middleware::{OAuthMiddleware, Parts};
 use crate::origin::{Origin, OriginRules};
 use crate::rejection::Rejection;
@@ -268,12 +268,7 @@ impl OAuthMiddlewareBuilder {
         if let Some(resource) = self.resource {
             default_key = default_key.with_resource(resource);
         }
-        let cache = TokenCache::new(
-            self.source,
-            default_key.clone(),
-            self.cache,
-            Arc::new(SystemClock),
-        );
+        let cache = TokenCache::new(self.source, default_key.clone(), self.cache, Clock::System);
         OAuthMiddleware::from_parts(Parts {
             router: Router {
                 origins,

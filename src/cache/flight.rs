@@ -167,7 +167,7 @@ struct FetchTask {
     guard: FlightGuard,
     source: Arc<dyn crate::source::DynSource>,
     counters: Arc<Counters>,
-    clock: Arc<dyn super::Clock>,
+    clock: super::Clock,
     config: super::CacheConfig,
     reason: FetchReason,
     previous: Option<Arc<Token>>,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 use parking_lot::RwLock;
 
-pub(crate) use clock::{Clock, SystemClock};
+pub(crate) use clock::Clock;
 pub(crate) use lifetimes::Lifetimes;
 pub use lifetimes::RefreshAhead;
 pub(crate) use slot::Slot;
@@ -99,7 +99,7 @@ impl Ticket {
 pub(crate) struct TokenCache {
     source: Arc<dyn DynSource>,
     config: CacheConfig,
-    clock: Arc<dyn Clock>,
+    clock: Clock,
     default_slot: Arc<Slot>,
     /// Keyed by each slot's own key, so the key is stored once per entry.
     slots: RwLock<HashSet<SlotEntry>>,
@@ -113,7 +113,7 @@ impl TokenCache {
         source: Arc<dyn DynSource>,
         default_key: TokenRequest,
         config: CacheConfig,
-        clock: Arc<dyn Clock>,
+        clock: Clock,
     ) -> Self {
         let epoch = clock.now();
         TokenCache {

@@ -45,7 +45,7 @@ fn cache(source: &Arc<Counting>, clock: &Arc<ManualClock>) -> TokenCache {
         Arc::new(source.clone()),
         TokenRequest::new(),
         config,
-        clock.clone(),
+        super::Clock::Manual(clock.clone()),
     )
 }
 
@@ -178,7 +178,7 @@ async fn a_full_cache_evicts_idle_entries_first_then_the_least_recently_used() {
         Arc::new(source.clone()),
         TokenRequest::new(),
         config,
-        clock.clone(),
+        super::Clock::Manual(clock.clone()),
     );
     let key = |i: usize| Key::Other(TokenRequest::new().with_audience(format!("a{i}")));
     for i in 0..10 {
