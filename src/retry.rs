@@ -113,6 +113,9 @@ pub(crate) async fn with_retries<'a>(
         let error = match attempt(cx).instrument(span).await {
             Ok(token) => {
                 tracing::debug!(audience, expires_in = ?token.expires_in(), reason, "token fetched");
+                if token.is_spent() {
+                    warn_spent(cx);
+                }
                 return Ok(token);
             }
             Err(error) => error,
@@ -125,6 +128,18 @@ pub(crate) async fn with_retries<'a>(
         tokio::time::sleep(delay).await;
         retry += 1;
     }
+}
+
+/// A token that arrived already expired serves only the requests that
+/// waited for it; the key is named so the misbehaving server can be found.
+fn warn_spent(cx: FetchContext<'_>) {
+    let key = cx.request();
+    tracing::warn!(
+        audience = key.audience(),
+        scope = key.scope(),
+        resource = key.resource(),
+        "token arrived already expired (lifetime 0); used for the waiting requests, not cached"
+    );
 }
 
 /// The name a fetch's reason has in events.

@@ -9,7 +9,7 @@
 
 mod body;
 mod client;
-mod exchange;
+pub(crate) mod exchange;
 mod grant_request;
 
 use std::fmt;
