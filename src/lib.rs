@@ -94,6 +94,7 @@ mod assertion;
 mod attach;
 mod builder;
 mod cache;
+mod challenge;
 mod discovery;
 pub mod endpoint;
 pub mod error;
@@ -139,10 +140,12 @@ pub mod grant {
 }
 
 /// The middleware's policies: when tokens are renewed ahead of expiry, how
-/// failed fetches are retried, which responses mean a rejected token, and
+/// failed fetches are retried, which responses mean a rejected token (and
+/// the `WWW-Authenticate` parser to write your own predicate with), and
 /// which requests are replayed after one.
 pub mod policy {
     pub use crate::cache::RefreshAhead;
+    pub use crate::challenge::{Challenge, challenges};
     pub use crate::rejection::token_rejected;
     pub use crate::replay::ReplayPolicy;
     pub use crate::retry::RetryPolicy;
