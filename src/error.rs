@@ -116,7 +116,7 @@ pub enum Error {
     /// not `http`/`https`.
     #[error("{what} URL is not usable: {reason}")]
     InvalidUrl {
-        /// Which URL: `"token endpoint"` or `"issuer"`.
+        /// Which URL: `"token endpoint"`, `"issuer"` or `"resource"`.
         what: &'static str,
         /// What is wrong with it.
         reason: String,
