@@ -94,7 +94,7 @@ const RFC3986_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALP
 /// ```
 /// use reqwest_oauth::endpoint::{ClientAuth, ClientIdentity, TokenEndpoint};
 ///
-/// // A confidential client; Basic unless set otherwise (or discovery says so).
+/// // A confidential client; auto-detected unless set (or discovery says so).
 /// let secret = ClientIdentity::secret("my-client", "my-secret").auth(ClientAuth::Body);
 /// // A public client: only its id, in the body.
 /// let public = ClientIdentity::public("spa");
