@@ -59,7 +59,7 @@
 //! # Reliability
 //!
 //! Tokens are refreshed in the background before they expire
-//! ([`RefreshAhead`]); failed token requests are retried
+//! ([`RefreshAhead`](policy::RefreshAhead)); failed token requests are retried
 //! ([`RetryPolicy`]); after a failure, a short cooldown answers with the
 //! same error instead of storming the endpoint; [`OAuthMiddleware::stats`]
 //! counts it all, and with the `metrics` feature `Stats::record_metrics`
@@ -69,7 +69,7 @@
 //!
 //! When no token can be had the request is not sent: the caller gets an
 //! [`Error`] inside `reqwest_middleware::Error::Middleware`. Get it back with
-//! [`Error::from_middleware`]; [`EndpointError`] holds what the token
+//! [`Error::from_middleware`]; [`EndpointError`](endpoint::EndpointError) holds what the token
 //! endpoint said (status, `error`, `error_description`, `message`). A
 //! custom source gets the same typed error from a refusal with
 //! [`Error::from_token_response`], and `?` on a reqwest status error is

@@ -26,7 +26,7 @@ pub struct ClientCredentials {
 impl ClientCredentials {
     /// The grant against `token_url` for a client with a secret, with form
     /// bodies and the secret sent by
-    /// [`ClientAuth::AutoDetect`](crate::ClientAuth::AutoDetect) (HTTP Basic
+    /// [`ClientAuth::AutoDetect`](crate::endpoint::ClientAuth::AutoDetect) (HTTP Basic
     /// as RFC 6749 specifies, then the body if the server refuses that).
     /// Short for [`ClientCredentials::at`] with
     /// [`ClientIdentity::secret`].

@@ -123,9 +123,9 @@ macro_rules! grant_setters {
         }
 
         /// Sets how a client secret is sent; see
-        /// [`ClientIdentity::auth`](crate::ClientIdentity::auth) (default:
+        /// [`ClientIdentity::auth`](crate::endpoint::ClientIdentity::auth) (default:
         /// the discovered server's preference, else
-        /// [`ClientAuth::AutoDetect`](crate::ClientAuth::AutoDetect)). An
+        /// [`ClientAuth::AutoDetect`](crate::endpoint::ClientAuth::AutoDetect)). An
         /// explicit choice is used as it is and never probes.
         pub fn client_auth(mut self, auth: $crate::ClientAuth) -> Self {
             self.settings.endpoint = self.settings.endpoint.map_identity(|id| id.auth(auth));
