@@ -230,11 +230,14 @@ impl Middleware for OAuthMiddleware {
             Route::Use(key) => key,
         };
         let slot = inner.cache.slot(&key);
-        let Lease { header, ticket } = inner
-            .cache
-            .lease(&slot)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
+        // The miss and the rejection paths are boxed: their state stays out
+        // of this future, which a cached token keeps small.
+        let Lease { header, ticket } = match inner.cache.lease_now(&slot) {
+            Some(lease) => lease,
+            None => Box::pin(inner.cache.lease(&slot))
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?,
+        };
         // Keep a copy for the replay before the token goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
         let kept = Kept::of(&request, ticket.fetched(), inner.replay);
@@ -243,8 +246,7 @@ impl Middleware for OAuthMiddleware {
         if !inner.rejection.is_rejected(&response) {
             return Ok(response);
         }
-        self.after_rejection(&slot, ticket, kept, response, extensions, next)
-            .await
+        Box::pin(self.after_rejection(&slot, ticket, kept, response, extensions, next)).await
     }
 }
 

@@ -32,14 +32,9 @@ impl TokenCache {
         take: impl Fn(&Cached) -> T,
     ) -> Result<(T, bool), Error> {
         let now = self.clock.now();
-        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
-        let joined = match slot.lookup(now, &take) {
-            Lookup::Fresh(taken) => Joined::Ready(taken),
-            Lookup::Refresh(taken) => {
-                self.refresh_in_background(slot, now);
-                Joined::Ready(taken)
-            }
-            Lookup::Missing => self.join_or_start(slot, now, &take)?,
+        let joined = match self.usable(slot, now, &take) {
+            Some(taken) => Joined::Ready(taken),
+            None => self.join_or_start(slot, now, &take)?,
         };
         let mut done = match joined {
             Joined::Ready(taken) => {
@@ -58,6 +53,26 @@ impl TokenCache {
             Err(_) => Err(Error::FetchAborted),
         }?;
         Ok((take(&cached), true))
+    }
+
+    /// The hot path, without waiting: what `take` keeps of a usable cached
+    /// token (starting a background refresh if its window has begun), or
+    /// `None` when there is none.
+    pub(super) fn usable<T>(
+        &self,
+        slot: &Arc<Slot>,
+        now: Instant,
+        take: impl FnOnce(&Cached) -> T,
+    ) -> Option<T> {
+        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
+        match slot.lookup(now, take) {
+            Lookup::Fresh(taken) => Some(taken),
+            Lookup::Refresh(taken) => {
+                self.refresh_in_background(slot, now);
+                Some(taken)
+            }
+            Lookup::Missing => None,
+        }
     }
 
     fn join_or_start<T>(

@@ -174,6 +174,23 @@ impl TokenCache {
         self.counters.snapshot()
     }
 
+    /// The hot path: a usable cached token's lease, without waiting, or
+    /// `None` when the caller must [`lease`](Self::lease) (and wait). Kept
+    /// synchronous so a request future that finds its token cached carries
+    /// no fetch machinery in its state.
+    pub(crate) fn lease_now(&self, slot: &Arc<Slot>) -> Option<Lease> {
+        let take = |cached: &slot::Cached| (cached.token.header_value().clone(), cached.generation);
+        let (header, generation) = self.usable(slot, self.clock.now(), take)?;
+        self.counters.cache_hits.add();
+        Some(Lease {
+            header,
+            ticket: Ticket {
+                generation,
+                fetched: false,
+            },
+        })
+    }
+
     /// A usable token's header for `key`: the cached one, or the result of
     /// the one fetch under way for it.
     pub(crate) async fn lease(&self, slot: &Arc<Slot>) -> Result<Lease, Error> {
