@@ -108,17 +108,25 @@ async fn a_one_off_revocation_is_still_recovered_with_one_token_request_and_one_
                 tokio::spawn(async move { client.get(&url).send().await.expect("sent") })
             })
             .collect();
+        let mut replayed = 0;
         for task in tasks {
             let response = task.await.expect("no panic");
             assert_eq!(response.status(), 200);
-            assert_eq!(outcome(&response), Some(ReplayOutcome::Replayed));
+            // A caller that started after the replacement landed was never
+            // rejected; every other one was replayed once.
+            match outcome(&response) {
+                Some(ReplayOutcome::Replayed) => replayed += 1,
+                None => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
         }
+        assert!(replayed > 0, "the revocation was never seen");
         assert_eq!(
             auth.token_requests(),
             2,
             "the warm-up token and one replacement"
         );
-        assert_eq!(oauth.stats().replays, 50);
+        assert_eq!(oauth.stats().replays, replayed);
         assert_eq!(oauth.stats().rejection_cooldowns, 0);
     })
     .await;
