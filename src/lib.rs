@@ -59,9 +59,12 @@
 //! # Reliability
 //!
 //! Tokens are refreshed in the background before they expire
-//! ([`RefreshAhead`](policy::RefreshAhead)); failed token requests are retried
-//! ([`RetryPolicy`]); after a failure, a short cooldown answers with the
-//! same error instead of storming the endpoint; [`OAuthMiddleware::stats`]
+//! ([`policy::RefreshAhead`]); failed token requests are retried
+//! ([`policy::RetryPolicy`]); after a failure, a short cooldown (or the
+//! server's `Retry-After`) answers with the same error instead of storming
+//! the endpoint; an API that rejects every token is damped
+//! ([`policy::RejectionDamping`]), and each rejected response says what was
+//! done about it ([`policy::ReplayOutcome`]); [`OAuthMiddleware::stats`]
 //! counts it all, and with the `metrics` feature `Stats::record_metrics`
 //! hands the counts to any `metrics` exporter.
 //!
@@ -69,7 +72,7 @@
 //!
 //! When no token can be had the request is not sent: the caller gets an
 //! [`Error`] inside `reqwest_middleware::Error::Middleware`. Get it back with
-//! [`Error::from_middleware`]; [`EndpointError`](endpoint::EndpointError) holds what the token
+//! [`Error::from_middleware`]; [`endpoint::EndpointError`] holds what the token
 //! endpoint said (status, `error`, `error_description`, `message`). A
 //! custom source gets the same typed error from a refusal with
 //! [`Error::from_token_response`], and `?` on a reqwest status error is
@@ -112,6 +115,7 @@ mod http_read;
 pub mod metrics;
 mod middleware;
 mod origin;
+mod outcome;
 mod rejection;
 mod replay;
 mod request;
@@ -149,8 +153,9 @@ pub mod grant {
 /// the `WWW-Authenticate` parser to write your own predicate with), and
 /// which requests are replayed after one.
 pub mod policy {
-    pub use crate::cache::RefreshAhead;
+    pub use crate::cache::{RefreshAhead, RejectionDamping};
     pub use crate::challenge::{Challenge, challenges};
+    pub use crate::outcome::{ReplayOutcome, SkipReason};
     pub use crate::rejection::token_rejected;
     pub use crate::replay::ReplayPolicy;
     pub use crate::retry::RetryPolicy;
