@@ -124,6 +124,7 @@ mod retry;
 mod routing;
 mod source;
 mod stats;
+mod step_up;
 mod token;
 
 #[cfg(feature = "testkit")]
