@@ -112,6 +112,7 @@ mod request;
 mod response;
 mod retry;
 mod routing;
+mod scrub;
 mod source;
 mod stats;
 mod token;

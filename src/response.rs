@@ -137,6 +137,8 @@ pub(crate) fn parse_error(status: StatusCode, body: &[u8]) -> EndpointError {
         message: None,
         uri: None,
         body_snippet: None,
+        content_type: None,
+        body_len: body.len(),
         retry_after: None,
     };
     match serde_json::from_slice::<Value>(strip_bom(body)) {

@@ -31,6 +31,7 @@ pub use crate::error::{EndpointError, ErrorCode};
 use crate::discovery::Discovery;
 use crate::origin::{cleartext_refused, is_safe_for_credentials};
 use crate::{Error, Token};
+use crate::scrub::Sent;
 use client::Proof;
 
 /// How long one token request may take, unless configured otherwise.
@@ -217,12 +218,15 @@ impl TokenEndpoint {
     /// Sends one token request (the grant's parameters, plus the client's
     /// authentication) and reads the answer.
     pub async fn request(&self, grant: &GrantRequest<'_>) -> Result<Token, Error> {
-        let http = match &self.http {
-            Some(client) => client,
-            None => exchange::shared_client()?,
-        };
-        let target = self.resolve(http).await?;
+        let target = self.resolve().await?;
+        let http = self.client_for(target.url.as_str())?;
         let proof = self.identity.prove(target.auth, &target.url)?;
+        // What this request carries that must never come back in an error.
+        let mut sent = Sent::default();
+        proof.note(&mut sent);
+        for (name, value) in grant.params() {
+            sent.param(name, value);
+        }
         let mut request = http
             .post(target.url.clone())
             .timeout(self.timeout)
@@ -230,7 +234,7 @@ impl TokenEndpoint {
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .header(CONTENT_TYPE, self.format.content_type());
         let body = match &proof {
-            Proof::Basic { user, password } => {
+            Proof::Basic { user, password, .. } => {
                 request = request.basic_auth(user, Some(password));
                 self.format.encode(grant.pairs())
             }
@@ -240,12 +244,22 @@ impl TokenEndpoint {
             }
         };
         let request = request.body(body);
-        exchange::exchange(request, &target.url, grant.grant_type(), self.body_limit).await
+        let (grant_type, limit) = (grant.grant_type(), self.body_limit);
+        exchange::exchange(request, &target.url, grant_type, limit, &sent).await
+    }
+
+    /// The HTTP client for a request to `url`: the one given, else the
+    /// crate's own (which sends plain `http` past any proxy).
+    fn client_for(&self, url: &str) -> Result<&reqwest::Client, Error> {
+        match &self.http {
+            Some(client) => Ok(client),
+            None => exchange::own_client(url),
+        }
     }
 
     /// The URL this request goes to and how a secret is sent: as configured,
     /// or as the issuer's metadata says (read once, on first use).
-    async fn resolve(&self, http: &reqwest::Client) -> Result<Target, Error> {
+    async fn resolve(&self) -> Result<Target, Error> {
         let chosen = self.identity.chosen_auth();
         match &self.location {
             Location::Fixed(url) => Ok(Target {
@@ -253,6 +267,7 @@ impl TokenEndpoint {
                 auth: chosen.unwrap_or_default(),
             }),
             Location::Discovered(discovery) => {
+                let http = self.client_for(&discovery.issuer)?;
                 let metadata = discovery.resolve(http).await?;
                 let auth = chosen
                     .or_else(|| ClientAuth::from_supported(&metadata.auth_methods))
