@@ -29,7 +29,7 @@ pub use crate::assertion::PrivateKeyJwt;
 pub use crate::error::{EndpointError, ErrorCode};
 
 use crate::discovery::Discovery;
-use crate::origin::{cleartext_refused, is_safe_for_credentials};
+use crate::origin::{cleartext_refused, is_safe_for_credentials, redacted_url, refuse_userinfo};
 use crate::{Error, Token};
 use crate::scrub::Sent;
 use client::Proof;
@@ -206,8 +206,10 @@ impl TokenEndpoint {
         self
     }
 
-    /// Checks what can be checked without a request: the URL parses, and is
-    /// `https` (or `http` to a loopback address, or explicitly allowed).
+    /// Checks what can be checked without a request: the URL parses, has no
+    /// credentials in it (`user:password@`: those belong in the
+    /// [`ClientIdentity`]), and is `https` (or `http` to a loopback
+    /// address, or explicitly allowed).
     pub fn check(&self) -> Result<(), Error> {
         match &self.location {
             Location::Fixed(url) => self.checked_url(url).map(drop),
@@ -284,13 +286,15 @@ impl TokenEndpoint {
             what: "token endpoint",
             reason,
         };
-        let url = reqwest::Url::parse(raw).map_err(|e| invalid(format!("{raw:?}: {e}")))?;
+        let shown = redacted_url(raw);
+        let url = reqwest::Url::parse(raw).map_err(|e| invalid(format!("{shown:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(format!(
-                "{raw:?} must be http or https, not {:?}",
+                "{shown:?} must be http or https, not {:?}",
                 url.scheme()
             )));
         }
+        refuse_userinfo(&url, "token endpoint")?;
         if !self.insecure_http && !is_safe_for_credentials(&url) {
             return Err(cleartext_refused(&url, "client credentials"));
         }
@@ -301,7 +305,7 @@ impl TokenEndpoint {
 impl fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenEndpoint")
-            .field("url", &self.url())
+            .field("url", &redacted_url(self.url()))
             .field("identity", &self.identity)
             .field("format", &self.format)
             .field("timeout", &self.timeout)
