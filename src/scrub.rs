@@ -128,10 +128,10 @@ impl<'a> Sent<'a> {
         }
     }
 
-    /// Every spelling an echo may give a sent credential: as sent, form-
-    /// and percent-encoded, each also JSON- and HTML-escaped; the Basic
-    /// header's value decoded and in base64. Longest first, so the longest
-    /// match wins.
+    /// Every spelling an echo may give a sent credential: as sent, and
+    /// through any one or two of the encodings in [`encodings`]; the Basic
+    /// header's value decoded and in base64 likewise. Longest first, so the
+    /// longest match wins.
     fn spellings(&self) -> Spellings {
         let mut bases: Vec<Zeroizing<String>> = self
             .values
@@ -145,38 +145,68 @@ impl<'a> Sent<'a> {
             bases.push(Zeroizing::new(STANDARD_NO_PAD.encode(decoded.as_bytes())));
             bases.push(decoded);
         }
-        let mut all: Vec<Zeroizing<Vec<u8>>> = Vec::new();
-        for base in &bases {
-            for url in url_spellings(base) {
-                for text in text_spellings(&url) {
-                    if !text.is_empty() && !all.iter().any(|s| s.eq_ignore_ascii_case(text.as_bytes())) {
-                        all.push(Zeroizing::new(text.as_bytes().to_vec()));
-                    }
-                }
-            }
-        }
-        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Spellings(all)
+        Spellings::new(spell_all(&bases))
     }
 }
 
-/// A value as sent, form-urlencoded, percent-encoded (RFC 3986) and as
-/// `encodeURIComponent` writes it.
-fn url_spellings(value: &str) -> [Zeroizing<String>; 4] {
+/// `bases` as they are and through any one or two [`encodings`]: the
+/// request body's own (form, JSON, Basic), then the echo's (a JSON string,
+/// a URL, an HTML page). Longest first, without duplicates (ASCII case
+/// ignored, as matching does).
+fn spell_all(bases: &[Zeroizing<String>]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut all: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut add = |text: &str| {
+        if !text.is_empty() {
+            all.push(Zeroizing::new(text.as_bytes().to_vec()));
+        }
+    };
+    for base in bases {
+        add(base);
+        for once in encodings(base) {
+            add(&once);
+            for twice in encodings(&once) {
+                add(&twice);
+            }
+        }
+    }
+    all.sort_by(|a, b| {
+        b.len().cmp(&a.len()).then_with(|| {
+            a.iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(b.iter().map(u8::to_ascii_lowercase))
+        })
+    });
+    all.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    all
+}
+
+/// Every way one encoding may spell `value`: form-urlencoded,
+/// percent-encoded (RFC 3986, and as `encodeURIComponent` writes it),
+/// inside a JSON string (three ways) and HTML-escaped.
+fn encodings(value: &str) -> [Zeroizing<String>; 7] {
+    let [json, ascii, php] = json_escapes(value);
+    let html = value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
     [
-        Zeroizing::new(value.to_owned()),
         Zeroizing::new(form_urlencoded::byte_serialize(value.as_bytes()).collect()),
         Zeroizing::new(utf8_percent_encode(value, RFC3986).to_string()),
         Zeroizing::new(utf8_percent_encode(value, URI_COMPONENT).to_string()),
+        json,
+        ascii,
+        php,
+        Zeroizing::new(html),
     ]
 }
 
-/// A value as is, inside a JSON string (as serde writes it, with non-ASCII
-/// as `\u` escapes as Python does, and with `/` escaped too as PHP does),
-/// and HTML-escaped.
-fn text_spellings(value: &str) -> [Zeroizing<String>; 5] {
-    let json = serde_json::to_string(value).unwrap_or_default();
-    let json = json
+/// A value inside a JSON string: as serde writes it, with non-ASCII as
+/// `\u` escapes (as Python does), and with `/` escaped too (as PHP does).
+fn json_escapes(value: &str) -> [Zeroizing<String>; 3] {
+    let quoted = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
+    let json = quoted
         .strip_prefix('"')
         .and_then(|j| j.strip_suffix('"'))
         .unwrap_or_default();
@@ -192,25 +222,32 @@ fn text_spellings(value: &str) -> [Zeroizing<String>; 5] {
         }
     }
     let php = ascii.replace('/', "\\/");
-    let html = value
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;");
     [
-        Zeroizing::new(value.to_owned()),
         Zeroizing::new(json.to_owned()),
         Zeroizing::new(ascii),
         Zeroizing::new(php),
-        Zeroizing::new(html),
     ]
 }
 
 /// The spellings to look for, longest first; zeroed when dropped.
-struct Spellings(Vec<Zeroizing<Vec<u8>>>);
+struct Spellings {
+    all: Vec<Zeroizing<Vec<u8>>>,
+    /// Indexes into `all` by lowercased first byte, so the scan tries only
+    /// the spellings that can start where it stands.
+    by_first: Vec<Vec<usize>>,
+}
 
 impl Spellings {
+    fn new(all: Vec<Zeroizing<Vec<u8>>>) -> Self {
+        let mut by_first = vec![Vec::new(); 256];
+        for (index, spelling) in all.iter().enumerate() {
+            if let Some(first) = spelling.first() {
+                by_first[usize::from(first.to_ascii_lowercase())].push(index);
+            }
+        }
+        Spellings { all, by_first }
+    }
+
     /// Scrubs every server-supplied text of an endpoint error.
     fn endpoint_error(&self, refused: &mut EndpointError) {
         for field in [
@@ -246,7 +283,7 @@ impl Spellings {
     /// cut short may end in the middle of a credential.
     fn tail(&self, text: String) -> String {
         let bytes = text.as_bytes();
-        for spelling in &self.0 {
+        for spelling in &self.all {
             for len in (MIN_TAIL..spelling.len()).rev() {
                 if bytes.len() >= len
                     && bytes[bytes.len() - len..].eq_ignore_ascii_case(&spelling[..len])
@@ -268,9 +305,10 @@ impl Spellings {
         let mut copied = 0;
         while at < haystack.len() {
             let rest = &haystack[at..];
-            let found = self
-                .0
+            let first = usize::from(rest[0].to_ascii_lowercase());
+            let found = self.by_first[first]
                 .iter()
+                .map(|&index| &self.all[index])
                 .find(|s| rest.len() >= s.len() && rest[..s.len()].eq_ignore_ascii_case(s));
             match found {
                 Some(spelling) => {
@@ -318,7 +356,10 @@ mod tests {
         let mut sent = Sent::default();
         sent.basic("id", "p%40ss!");
         let header = STANDARD.encode("id:p%40ss!");
-        let shown = scrubbed(&sent, &format!("Authorization: Basic {header} (id:p%40ss!)"));
+        let shown = scrubbed(
+            &sent,
+            &format!("Authorization: Basic {header} (id:p%40ss!)"),
+        );
         assert_eq!(shown, "Authorization: Basic [redacted] ([redacted])");
     }
 

@@ -30,8 +30,8 @@ pub use crate::error::{EndpointError, ErrorCode};
 
 use crate::discovery::Discovery;
 use crate::origin::{cleartext_refused, is_safe_for_credentials, redacted_url, refuse_userinfo};
-use crate::{Error, Token};
 use crate::scrub::Sent;
+use crate::{Error, Token};
 use client::Proof;
 
 /// How long one token request may take, unless configured otherwise.
