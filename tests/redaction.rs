@@ -144,6 +144,10 @@ async fn no_secret_or_token_appears_in_trace_output() {
         "the echo flow logged nothing; it would prove nothing"
     );
     assert_nothing_sent_is_shown(&output, &sent, "trace output");
+    assert!(
+        output.contains("discovery document not usable") && !output.contains("url-secret"),
+        "a URL's query value reached the trace output"
+    );
 }
 
 /// Every grant and client authentication method against an endpoint that
@@ -181,6 +185,16 @@ async fn echo_flow() -> Vec<String> {
         .expect("the first token");
     // 401, so the refresh token is sent, refused with an echo, then the grant.
     let _ = client(&renewing).get(&api).send().await;
+    // Discovery's DEBUG event names the issuer: without its query values.
+    let issuer = format!("{}/?api_key=url-secret-Q3", server.uri());
+    let discovered = OAuthMiddleware::new(reqwest_oauth::ClientCredentials::discover(
+        issuer, "id", "secret",
+    ));
+    client(&discovered)
+        .get(&api)
+        .send()
+        .await
+        .expect_err("no metadata");
     for case in CLIENT_AUTH_CASES {
         for shape in SHAPES {
             let oauth = (case.build)(format!("{}/token/{shape}", server.uri()));
