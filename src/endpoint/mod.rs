@@ -160,6 +160,12 @@ impl TokenEndpoint {
     /// is not the token endpoint), but by then such a client has already
     /// sent the credentials on.
     ///
+    /// The crate's own client sends plain-`http` requests (loopback, or
+    /// allowed with [`danger_allow_insecure_http`](Self::danger_allow_insecure_http))
+    /// directly, never through a proxy from `HTTP_PROXY` or `ALL_PROXY`,
+    /// since the proxy would read the credentials. This client's proxies
+    /// are yours: keep plain-`http` token endpoints off them.
+    ///
     /// ```
     /// use reqwest_oauth::ClientCredentials;
     ///

@@ -391,8 +391,7 @@ async fn urls_are_shown_without_credentials_or_query_values() {
             format!("{password:?}"),
             format!("{discovered:?}"),
         ];
-        // Errors that quote a URL: a bad scheme, an unreachable issuer, a
-        // bad origin.
+        // Errors that quote a URL: a bad scheme, an unreachable issuer, an origin.
         let bad_scheme = OAuthMiddleware::builder(ClientCredentials::new(
             "ftp://auth.example.com/t?key=q-secret-5",
             CLIENT_ID,
@@ -400,14 +399,11 @@ async fn urls_are_shown_without_credentials_or_query_values() {
         ))
         .build()
         .expect_err("not http");
-        let unreachable = OAuthMiddleware::builder(ClientCredentials::discover(
+        let unreachable = OAuthMiddleware::new(ClientCredentials::discover(
             "http://127.0.0.1:9/?key=q-secret-6",
             CLIENT_ID,
             CLIENT_SECRET,
-        ))
-        .retry(reqwest_oauth::policy::RetryPolicy::none())
-        .build()
-        .expect("config");
+        ));
         let unreachable = unreachable
             .token(unreachable.default_key())
             .await
