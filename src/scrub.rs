@@ -401,6 +401,35 @@ mod tests {
     }
 
     #[test]
+    fn every_server_text_in_an_error_is_scrubbed() {
+        let mut sent = Sent::default();
+        sent.param("password", "hunter2-password");
+        let refused = EndpointError {
+            status: http::StatusCode::BAD_REQUEST,
+            code: Some(ErrorCode::Other("hunter2-password".into())),
+            description: Some("d hunter2-password".into()),
+            message: Some("m hunter2-password".into()),
+            uri: Some("https://e.example/?p=hunter2-password".into()),
+            body_snippet: Some("s hunter2-password".into()),
+            content_type: Some("text/hunter2-password".into()),
+            body_len: 1,
+            retry_after: None,
+        };
+        for error in [
+            Error::from(refused),
+            Error::UnsupportedTokenType("hunter2-password".into()),
+            Error::InvalidTokenResponse {
+                status: http::StatusCode::OK,
+                reason: "r hunter2-password".into(),
+            },
+        ] {
+            let shown = format!("{0} {0:?}", sent.error(error));
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+    }
+
+    #[test]
     fn nothing_sent_nothing_touched() {
         let sent = Sent::default();
         assert!(matches!(sent.body(b"as is"), Cow::Borrowed(b"as is")));
