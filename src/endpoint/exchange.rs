@@ -77,10 +77,14 @@ async fn answer(
     if status.is_success() {
         return parse_token(status, response.headers(), &body, issued_at);
     }
-    // Scrubbed before parsing too, so a snippet cut short cannot end in
-    // part of a credential; the parsed fields are scrubbed again by the
-    // caller (JSON escapes are decoded only by parsing).
-    let mut error = parse_error(status, &sent.body(&body));
+    let mut error = parse_error(status, &body);
+    if error.body_snippet.is_some() {
+        // Quoted from a scrubbed copy of the body, so a quote cut short
+        // cannot end in part of a credential. (The fields are parsed from
+        // the body as sent, and scrubbed by the caller: a credential that
+        // happens to spell a JSON key must not change what is read.)
+        error.body_snippet = parse_error(status, &sent.body(&body)).body_snippet;
+    }
     error.content_type = response
         .headers()
         .get(CONTENT_TYPE)

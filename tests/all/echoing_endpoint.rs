@@ -109,3 +109,29 @@ async fn a_scrubbed_snippet_still_shows_the_page_its_type_and_length() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_credential_that_spells_a_json_key_does_not_change_what_is_read() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(400).set_body_json(
+                serde_json::json!({"error": "invalid_grant", "error_description": "no such user"}),
+            ))
+            .mount(&server)
+            .await;
+        let endpoint = TokenEndpoint::new(server.uri(), ClientIdentity::public(CLIENT_ID));
+        let grant = GrantRequest::new("password")
+            .param("username", "u")
+            .param("password", "error");
+        let error = endpoint.request(&grant).await.expect_err("refused");
+        let refused = error.endpoint_error().expect("the endpoint's answer");
+        assert_eq!(
+            refused.code(),
+            Some(&reqwest_oauth::endpoint::ErrorCode::InvalidGrant),
+            "{error:?}"
+        );
+        assert_eq!(refused.description(), Some("no such user"));
+    })
+    .await;
+}
