@@ -6,10 +6,12 @@ use std::sync::OnceLock;
 use std::time::{Instant, SystemTime};
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
 use tracing::Instrument;
 
+use crate::error::EndpointError;
 use crate::http_read::read_limited;
-use crate::response::{parse_error, parse_token};
+use crate::response::{Answer, parse_answer, parse_error};
 use crate::retry::parse_retry_after;
 use crate::scrub::Sent;
 use crate::{Error, Token};
@@ -74,27 +76,37 @@ async fn answer(
         return Err(Error::Redirect { status });
     }
     let body = read_limited(&mut response, body_limit).await?;
-    if status.is_success() {
-        return parse_token(status, response.headers(), &body, issued_at);
+    match parse_answer(status, response.headers(), &body, issued_at)? {
+        Answer::Token(token) => Ok(token),
+        Answer::Refused => {
+            let mut error = refusal(status, response.headers(), &body);
+            if error.body_snippet.is_some() {
+                // Quoted from a scrubbed copy of the body, so a quote cut
+                // short cannot end in part of a credential. (The fields are
+                // read from the body as sent and scrubbed by the caller: a
+                // credential that spells a JSON key must not change them.)
+                error.body_snippet = parse_error(status, &sent.body(&body)).body_snippet;
+            }
+            Err(error.into())
+        }
     }
-    let mut error = parse_error(status, &body);
-    if error.body_snippet.is_some() {
-        // Quoted from a scrubbed copy of the body, so a quote cut short
-        // cannot end in part of a credential. (The fields are parsed from
-        // the body as sent, and scrubbed by the caller: a credential that
-        // happens to spell a JSON key must not change what is read.)
-        error.body_snippet = parse_error(status, &sent.body(&body)).body_snippet;
-    }
-    error.content_type = response
-        .headers()
+}
+
+/// The one place a token endpoint's refusal (an error status, or an `error`
+/// member in any answer) becomes an [`EndpointError`]: the built-in grants
+/// and [`Error::from_token_response`] both come through here, so every
+/// refusal is read, and its server-supplied text treated, the same way.
+pub(crate) fn refusal(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> EndpointError {
+    let mut error = parse_error(status, body);
+    error.body_len = body.len();
+    error.content_type = headers
         .get(CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    error.retry_after = response
-        .headers()
+    error.retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Err(error.into())
+    error
 }
 
 /// The crate's own client for a request to `url`: one connection pool per
