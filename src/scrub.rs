@@ -124,6 +124,10 @@ impl<'a> Sent<'a> {
                 status,
                 reason: spellings.text(reason),
             },
+            Error::InvalidExpiry { field, reason } => Error::InvalidExpiry {
+                field: spellings.text(field),
+                reason: spellings.text(reason),
+            },
             other => other,
         }
     }
@@ -421,6 +425,10 @@ mod tests {
             Error::InvalidTokenResponse {
                 status: http::StatusCode::OK,
                 reason: "r hunter2-password".into(),
+            },
+            Error::InvalidExpiry {
+                field: "expires_at".into(),
+                reason: "x hunter2-password".into(),
             },
         ] {
             let shown = format!("{0} {0:?}", sent.error(error));
