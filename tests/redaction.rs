@@ -55,49 +55,7 @@ async fn no_secret_or_token_appears_in_trace_output() {
         .try_init()
         .expect("the only subscriber in this binary");
 
-    let issued = within_timeout(async {
-        let auth = AuthServer::builder()
-            .client(CLIENT_ID, CLIENT_SECRET)
-            .user("api-user", "hunter2-password")
-            .start()
-            .await
-            .expect("auth");
-        let api = ApiServer::start(&auth).await.expect("api");
-        let grant = PasswordGrant::new(
-            auth.token_url(),
-            ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET),
-            "api-user",
-            "hunter2-password",
-        );
-        let oauth = OAuthMiddleware::new(grant);
-        let client = client(&oauth);
-
-        echo(client.get(api.url("/")).send().await.expect("call")).await;
-        let mut issued = vec![
-            oauth
-                .token(oauth.default_key())
-                .await
-                .expect("token")
-                .secret()
-                .to_owned(),
-        ];
-        auth.revoke_all();
-        echo(client.get(api.url("/")).send().await.expect("replayed")).await;
-        issued.push(
-            oauth
-                .token(oauth.default_key())
-                .await
-                .expect("token")
-                .secret()
-                .to_owned(),
-        );
-        auth.fail_with(401, json!({"error": "invalid_client"}));
-        oauth.invalidate_all();
-        client.get(api.url("/")).send().await.expect_err("refused");
-        issued.extend(fleet_flow().await);
-        issued
-    })
-    .await;
+    let issued = within_timeout(grant_flow()).await;
     let sent = within_timeout(echo_flow()).await;
 
     let output = String::from_utf8_lossy(&captured.0.lock()).into_owned();
@@ -109,8 +67,68 @@ async fn no_secret_or_token_appears_in_trace_output() {
         "nothing was captured; the test would prove nothing"
     );
     assert_ne!(issued[0], issued[1], "the flow did not renew the token");
-    // One span per fetch attempt, one per HTTP exchange, with what a
-    // dashboard needs and nothing secret.
+    spans_and_events_are_there(&output);
+    for secret in [CLIENT_SECRET, "hunter2-password"]
+        .iter()
+        .copied()
+        .chain(issued.iter().map(String::as_str))
+    {
+        assert!(
+            !output.contains(secret),
+            "{secret:?} appeared in trace output"
+        );
+    }
+    echo_flow_left_nothing(&output, &sent);
+}
+
+/// A password grant: a fetch, an expired-token replay, a refusal, and the
+/// fleet flow. Returns the tokens issued.
+async fn grant_flow() -> Vec<String> {
+    let auth = AuthServer::builder()
+        .client(CLIENT_ID, CLIENT_SECRET)
+        .user("api-user", "hunter2-password")
+        .start()
+        .await
+        .expect("auth");
+    let api = ApiServer::start(&auth).await.expect("api");
+    let grant = PasswordGrant::new(
+        auth.token_url(),
+        ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET),
+        "api-user",
+        "hunter2-password",
+    );
+    let oauth = OAuthMiddleware::new(grant);
+    let client = client(&oauth);
+
+    echo(client.get(api.url("/")).send().await.expect("call")).await;
+    let mut issued = vec![
+        oauth
+            .token(oauth.default_key())
+            .await
+            .expect("token")
+            .secret()
+            .to_owned(),
+    ];
+    auth.revoke_all();
+    echo(client.get(api.url("/")).send().await.expect("replayed")).await;
+    issued.push(
+        oauth
+            .token(oauth.default_key())
+            .await
+            .expect("token")
+            .secret()
+            .to_owned(),
+    );
+    auth.fail_with(401, json!({"error": "invalid_client"}));
+    oauth.invalidate_all();
+    client.get(api.url("/")).send().await.expect_err("refused");
+    issued.extend(fleet_flow().await);
+    issued
+}
+
+/// One span per fetch attempt, one per HTTP exchange, with what a
+/// dashboard needs and nothing secret; the events a flow should leave.
+fn spans_and_events_are_there(output: &str) {
     for expected in [
         "token_fetch{",
         "reason=\"missing\" attempt=1",
@@ -128,17 +146,6 @@ async fn no_secret_or_token_appears_in_trace_output() {
             "{expected:?} missing from the trace output"
         );
     }
-    for secret in [CLIENT_SECRET, "hunter2-password"]
-        .iter()
-        .copied()
-        .chain(issued.iter().map(String::as_str))
-    {
-        assert!(
-            !output.contains(secret),
-            "{secret:?} appeared in trace output"
-        );
-    }
-    echo_flow_left_nothing(&output, &sent);
 }
 
 /// The echo flow logged what it should, and nothing it sent.
