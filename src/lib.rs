@@ -122,6 +122,7 @@ mod request;
 mod response;
 mod retry;
 mod routing;
+mod scrub;
 mod source;
 mod stats;
 mod step_up;
