@@ -104,7 +104,7 @@ fn cold_burst(rt: &tokio::runtime::Runtime) {
             }))
         }),
     ];
-    let rounds = rounds(7);
+    let rounds = rounds(15);
     let samples = interleave(rounds, 1, systems);
     samples.print(
         &format!(

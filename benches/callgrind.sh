@@ -5,7 +5,7 @@
 # keyed chains to `floor_keyed`). Instruction counts do not drift with load.
 #
 #   benches/callgrind.sh                 # every chain
-#   benches/callgrind.sh oauth floor     # some (the floor is always run)
+#   benches/callgrind.sh oauth middle    # some (their floors are always run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,13 @@ bin=$(cargo bench --bench hot_path_driver --no-run --message-format=json 2>/dev/
 
 warm=(floor oauth oauth_no_replay tokio_mutex tokio_rwlock oauth2_rwlock middle aliri reqwest_auth)
 keyed=(floor_keyed oauth_10k_keys std_map_10k_keys)
-if [ $# -gt 0 ]; then chains=(floor "$@"); else chains=("${warm[@]}" "${keyed[@]}"); fi
+if [ $# -gt 0 ]; then
+    chains=(floor)
+    case " $* " in *keys*) chains+=(floor_keyed) ;; esac
+    chains+=("$@")
+else
+    chains=("${warm[@]}" "${keyed[@]}")
+fi
 
 count() { # chain requests -> instructions
     CHAIN=$1 REQUESTS=$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 |

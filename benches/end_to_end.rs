@@ -104,7 +104,7 @@ fn main() {
         .into_iter()
         .map(|(name, send)| System::new(name, move || run(BATCH, send.clone())))
         .collect();
-    let samples = interleave(rounds(21), 2, systems);
+    let samples = interleave(rounds(61), 2, systems);
     samples.print(
         "end to end over loopback, 32 tasks on 2 threads, per request",
         "",

@@ -157,7 +157,7 @@ fn many_keys() {
             keyed_batch(&rt, &map_most, a, t, MOST)
         }),
     ];
-    let samples = interleave(rounds(15), 2, systems);
+    let samples = interleave(rounds(25), 2, systems);
     samples.print(
         "keyed requests (Audience / Tenant extension), 1 thread, per request",
         "",
@@ -230,7 +230,7 @@ fn contended() {
             })
         })
         .collect();
-    let samples = interleave(rounds(31), 2, systems);
+    let samples = interleave(rounds(61), 2, systems);
     samples.print(
         "warm cache, 1,024 tasks on 2 threads, per request",
         "",
