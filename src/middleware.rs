@@ -136,7 +136,7 @@ impl OAuthMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let cache = &self.inner.cache;
-        if !same_origin(kept.url(), rejected.url()) {
+        if !kept.same_origin(rejected.url()) {
             // Reached through a redirect: that origin never saw our token.
             return Ok(skipped(rejected, SkipReason::OtherOrigin));
         }
@@ -186,7 +186,7 @@ impl OAuthMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let inner = &self.inner;
-        if !same_origin(kept.url(), refused.url()) {
+        if !kept.same_origin(refused.url()) {
             return Ok(skipped(refused, SkipReason::OtherOrigin));
         }
         let Some(wider) = inner.router.widened(&step.key, &step.requested) else {
@@ -217,9 +217,12 @@ impl OAuthMiddleware {
 /// What a request keeps for after a rejection: a copy to replay, or, when
 /// it will not be replayed, its URL (to tell its origin's rejection from
 /// another's) and why not.
+///
+/// Both boxed: the copy (a few hundred bytes) would otherwise sit in every
+/// request's future, pushing it past the allocator's fast sizes.
 enum Kept {
-    Copy(ReplayCopy),
-    Url(Url, SkipReason),
+    Copy(Box<ReplayCopy>),
+    Url(Box<Url>, SkipReason),
 }
 
 impl Kept {
@@ -231,18 +234,26 @@ impl Kept {
             (true, _) => SkipReason::FreshToken,
             (false, false) => SkipReason::Policy,
             (false, true) => match ReplayCopy::of(request) {
-                Some(copy) => return Kept::Copy(copy),
+                Some(copy) => return Kept::Copy(Box::new(copy)),
                 None => SkipReason::StreamingBody,
             },
         };
-        Kept::Url(request.url().clone(), why_not)
+        Kept::Url(Box::new(request.url().clone()), why_not)
     }
 
-    fn url(&self) -> &Url {
-        match self {
+    /// Whether `url` (where the response came from) is the origin the
+    /// request, and so its token, went to.
+    fn same_origin(&self, url: &Url) -> bool {
+        let sent = match self {
             Kept::Copy(copy) => copy.url(),
-            Kept::Url(url, _) => url,
-        }
+            Kept::Url(sent, _) => sent,
+        };
+        sent.scheme() == url.scheme()
+            && sent.port_or_known_default() == url.port_or_known_default()
+            && match (sent.host_str(), url.host_str()) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                (a, b) => a == b,
+            }
     }
 }
 
@@ -253,15 +264,6 @@ fn skipped(mut response: Response, reason: SkipReason) -> Response {
         .extensions_mut()
         .insert(ReplayOutcome::Skipped(reason));
     response
-}
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.port_or_known_default() == b.port_or_known_default()
-        && match (a.host_str(), b.host_str()) {
-            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-            (a, b) => a == b,
-        }
 }
 
 #[async_trait::async_trait]
@@ -282,6 +284,9 @@ impl Middleware for OAuthMiddleware {
             Route::Use(key) => key,
         };
         let slot = inner.cache.slot(&key);
+        // Kept for a step-up only, and boxed: the common request carries no
+        // key in its future.
+        let step_key = inner.step_up.then(|| Box::new(key));
         // The miss and the rejection paths are boxed: their state stays out
         // of this future, which a cached token keeps small.
         let Lease { header, ticket } = match inner.cache.lease_now(&slot) {
@@ -296,10 +301,13 @@ impl Middleware for OAuthMiddleware {
         let kept = Kept::of(&request, ticket.fetched() && !inner.step_up, inner.replay);
         attach(&mut request, header);
         let response = next.clone().run(request, extensions).await?;
-        if inner.step_up
+        if let Some(key) = step_key
             && let Some(requested) = requested_scope(&response)
         {
-            let step = StepUp { key, requested };
+            let step = StepUp {
+                key: *key,
+                requested,
+            };
             return Box::pin(self.step_up(step, kept, response, extensions, next)).await;
         }
         if !inner.rejection.is_rejected(&response) {
