@@ -51,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+mod failure;
 mod lock;
 mod memory;
 mod record;

@@ -10,6 +10,11 @@ use serde_json::{Map, Value};
 use crate::Token;
 use crate::cache::Lifetimes;
 
+/// The largest stored value read or written. Access tokens, JWTs included,
+/// are a few kilobytes; anything larger is garbage or an attack (a planted
+/// 2 MB "token" would go out as a 2 MB header on every request).
+pub(super) const MAX_VALUE_BYTES: usize = 16 * 1024;
+
 /// What a reader may do with a shared token.
 pub(super) enum Freshness {
     /// Use it.
@@ -32,6 +37,9 @@ pub(super) fn encode(token: &Token, lifetimes: &Lifetimes) -> Option<Encoded> {
     let schedule = lifetimes.schedule(token);
     let (now, wall) = (Instant::now(), SystemTime::now());
     let ttl = schedule.use_until.checked_duration_since(now)?;
+    if token.secret().len() + token.scope().map_or(0, str::len) > MAX_VALUE_BYTES - 256 {
+        return None;
+    }
     let at = |instant: Instant| unix_ms(wall + instant.saturating_duration_since(now));
     let mut value = Zeroizing::new(String::with_capacity(token.secret().len() + 128));
     value.push_str("{\"access_token\":");
@@ -51,9 +59,14 @@ pub(super) fn encode(token: &Token, lifetimes: &Lifetimes) -> Option<Encoded> {
     Some(Encoded { value, ttl })
 }
 
-/// Reads a stored value at wall-clock `now`.
+/// Reads a stored value at wall-clock `now`. Anything oversized, malformed
+/// or with moments out of order is unusable, never handed to a request.
+/// A usable token is marked shared: fetched by another process.
 pub(super) fn decode(value: String, now: SystemTime) -> Freshness {
     let value = Zeroizing::new(value);
+    if value.len() > MAX_VALUE_BYTES {
+        return Freshness::Unusable;
+    }
     let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&value) else {
         return Freshness::Unusable;
     };
@@ -68,10 +81,10 @@ pub(super) fn decode(value: String, now: SystemTime) -> Freshness {
     let Some(Value::String(secret)) = fields.remove("access_token") else {
         return Freshness::Unusable;
     };
-    if now_ms >= use_until {
+    if now_ms >= use_until || refresh_at > use_until || use_until > expires_at {
         return Freshness::Unusable;
     }
-    let Ok(mut token) = Token::bearer(secret) else {
+    let Ok(mut token) = Token::bearer(secret).map(Token::shared) else {
         return Freshness::Unusable;
     };
     token = token.with_expires_at(UNIX_EPOCH + Duration::from_millis(expires_at), Some(now));
@@ -125,6 +138,7 @@ mod tests {
             panic!("read back fresh")
         };
         assert_eq!(back.secret(), "tok\"en");
+        assert!(back.is_shared(), "a token read back was fetched elsewhere");
         assert_eq!(back.scope(), Some("a b"));
         let left = back.expires_in().unwrap_or_default();
         assert!(left > Duration::from_secs(98) && left <= Duration::from_secs(100));
@@ -147,9 +161,22 @@ mod tests {
 
     #[test]
     fn garbage_and_foreign_values_are_unusable() {
-        for value in ["", "null", "{}", "{\"access_token\":1}", "[1,2]"] {
+        let huge = format!(
+            "{{\"access_token\":\"{}\",\"refresh_at_ms\":1,\"use_until_ms\":2,\"expires_at_ms\":3}}",
+            "a".repeat(MAX_VALUE_BYTES)
+        );
+        let far = u64::MAX / 2;
+        let disordered = format!(
+            "{{\"access_token\":\"t\",\"refresh_at_ms\":{far},\"use_until_ms\":{},\"expires_at_ms\":{far}}}",
+            far - 1
+        );
+        let bad_header = format!(
+            "{{\"access_token\":\"a\\r\\nX: y\",\"refresh_at_ms\":{far},\"use_until_ms\":{far},\"expires_at_ms\":{far}}}"
+        );
+        let planted = ["", "null", "{}", "{\"access_token\":1}", "[1,2]"];
+        for value in planted.map(String::from).into_iter().chain([huge, disordered, bad_header]) {
             assert!(matches!(
-                decode(value.into(), SystemTime::now()),
+                decode(value, SystemTime::now()),
                 Freshness::Unusable
             ));
         }

@@ -6,15 +6,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::failure;
 use super::lock::HeldLock;
 use super::record::{self, Freshness};
 use super::{StoreError, TokenStore};
 use crate::grant::FetchReason;
 use crate::{Error, FetchContext, Token, TokenRequest, TokenSource};
 
-/// How long a fetching process holds the fleet's lock by default: longer
-/// than a token request may take by default (30 s), with a margin.
-const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(35);
+/// The fleet lock's lease by default. The holder extends it every third
+/// of that while it fetches, so it need not cover a slow token request; it
+/// bounds how long a dead or frozen holder delays the others.
+const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(5);
+
+/// The longest a process waits for others' fetches (each holder alive, its
+/// lease extended) before it fetches alone: past a token request's own
+/// timeout (30 s) and retries, so only a holder stuck yet alive reaches it.
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// How often a process that waits for another's fetch first looks again.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -85,9 +92,11 @@ impl<S: TokenSource> FleetSource<S> {
         }
     }
 
-    /// How long the fetching process holds the lock (default 35 s). Make it longer than a token request can take;
-    /// it is also the longest a waiting process waits before it takes over
-    /// from a process that died mid-fetch.
+    /// The lease on the fleet's lock (default 5 s). The fetching process
+    /// extends it every third of that until it has published, so a slow
+    /// token request keeps it; a process that dies or freezes holding it
+    /// delays the others by at most one lease, after which exactly one of
+    /// them takes over and the rest keep waiting for that one.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl;
         self
@@ -128,43 +137,26 @@ impl<S: TokenSource> FleetSource<S> {
     }
 
     async fn shared_or_fetched(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
-        let request = cx.request();
         let lock = format!("{key}:lock");
         let owner = format!(
             "{}-{}",
             self.owner,
             self.locks_taken.fetch_add(1, Ordering::Relaxed)
         );
-        let give_up = tokio::time::Instant::now() + self.lock_ttl + MAX_POLL_INTERVAL;
+        // Not tied to the lease: a waiter keeps waiting while any live
+        // holder (a new one after a takeover, too) is fetching.
+        let give_up = tokio::time::Instant::now() + MAX_WAIT;
         let mut interval = self.poll_interval;
         loop {
-            let stale = match self.read(key, cx).await {
-                Ok(Freshness::Fresh(token)) => {
-                    tracing::debug!(audience = request.audience(), "token taken from the fleet");
-                    return Ok(token);
-                }
-                Ok(Freshness::Renewing(token)) => Some(token),
-                Ok(Freshness::Unusable) => None,
-                Err(error) => return self.alone(cx, &error).await,
-            };
-            match self.store.try_lock(&lock, &owner, self.lock_ttl).await {
-                Ok(true) => {
-                    let held = HeldLock::new(self.store.clone(), lock, owner);
-                    return self.fetch_locked(cx, key, held, stale).await;
-                }
-                Ok(false) => {
-                    // Another process is renewing; this one is still good.
-                    if let Some(token) = stale {
-                        return Ok(token);
-                    }
-                }
-                Err(error) => return self.alone(cx, &error).await,
+            match self.look(cx, key, &lock, &owner).await {
+                Look::Done(result) => return result,
+                Look::Locked(held, stale) => return self.fetch_locked(cx, key, held, stale).await,
+                Look::Alone(error) => return self.alone(cx, &error).await,
+                Look::Wait => {}
             }
             if tokio::time::Instant::now() >= give_up {
-                tracing::warn!(
-                    audience = request.audience(),
-                    "the fleet's token lock outlived its time to live; fetching alone"
-                );
+                let audience = cx.request().audience();
+                tracing::warn!(audience, "waited too long for the fleet's token; fetching alone");
                 return self.inner.fetch(cx).await;
             }
             tokio::time::sleep(interval).await;
@@ -172,10 +164,48 @@ impl<S: TokenSource> FleetSource<S> {
         }
     }
 
+    /// One look at the store: a usable token, the fleet's current failure,
+    /// the lock (taken), or nothing yet.
+    async fn look(&self, cx: FetchContext<'_>, key: &str, lock: &str, owner: &str) -> Look {
+        let stale = match self.read(key, cx).await {
+            Ok(Freshness::Fresh(token)) => {
+                tracing::debug!(audience = cx.request().audience(), "token taken from the fleet");
+                return Look::Done(Ok(token));
+            }
+            Ok(Freshness::Renewing(token)) => Some(token),
+            Ok(Freshness::Unusable) => match self.shared_failure(key).await {
+                Ok(Some(error)) => return Look::Done(Err(error)),
+                Ok(None) => None,
+                Err(error) => return Look::Alone(error),
+            },
+            Err(error) => return Look::Alone(error),
+        };
+        match self.store.try_lock(lock, owner, self.lock_ttl).await {
+            Ok(true) => {
+                let held = HeldLock::new(self.store.clone(), lock.into(), owner.into(), self.lock_ttl);
+                Look::Locked(held, stale)
+            }
+            // Another process is renewing; this one is still good.
+            Ok(false) => stale.map_or(Look::Wait, |token| Look::Done(Ok(token))),
+            Err(error) => Look::Alone(error),
+        }
+    }
+
+    /// The failure another process published for the key, while it lasts.
+    async fn shared_failure(&self, key: &str) -> Result<Option<Error>, StoreError> {
+        let value = self.store.get(&format!("{key}:failed")).await?;
+        let error = value.as_deref().and_then(failure::decode);
+        if error.is_some() {
+            tracing::debug!("the fleet's last token request failed; waiting out its cooldown");
+        }
+        Ok(error)
+    }
+
     /// Holding the lock: fetches, publishes and releases it. Reads once
     /// more first, since the previous holder may have published just before
     /// letting go. A failed renewal falls back on the still-usable `stale`
-    /// token, as a failed refresh ahead of expiry does in one process.
+    /// token, as a failed refresh ahead of expiry does in one process; a
+    /// failure with nothing to fall back on is published for the fleet.
     async fn fetch_locked(
         &self,
         cx: FetchContext<'_>,
@@ -190,11 +220,25 @@ impl<S: TokenSource> FleetSource<S> {
                     tracing::warn!(%error, "renewing the fleet's token failed; using the current one");
                     Ok(current)
                 }
+                (Err(error), None) => {
+                    self.publish_failure(key, &error).await;
+                    Err(error)
+                }
                 (result, _) => result,
             },
         };
         held.release().await;
         result
+    }
+
+    async fn publish_failure(&self, key: &str, error: &Error) {
+        let Some((value, cooldown)) = failure::encode(error) else {
+            return;
+        };
+        let failed = format!("{key}:failed");
+        if let Err(error) = self.store.put(&failed, &value, cooldown).await {
+            tracing::warn!(%error, "could not share the failed token request with the fleet");
+        }
     }
 
     async fn fetch_and_publish(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
@@ -220,6 +264,18 @@ impl<S: TokenSource> FleetSource<S> {
         tracing::warn!(%error, audience, "fleet token store unavailable; fetching alone");
         self.inner.fetch(cx).await
     }
+}
+
+/// What one look at the store found.
+enum Look {
+    /// The answer: a shared token, or the fleet's current failure.
+    Done(Result<Token, Error>),
+    /// The lock, taken by this process, and the token to fall back on.
+    Locked(HeldLock, Option<Token>),
+    /// Another process holds the lock and nothing is usable yet.
+    Wait,
+    /// The store failed.
+    Alone(StoreError),
 }
 
 impl<S: TokenSource> TokenSource for FleetSource<S> {
