@@ -70,7 +70,9 @@ async fn heartbeat(store: Arc<dyn TokenStore>, key: String, owner: String, ttl: 
         match store.extend(&key, &owner, ttl).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!("the fleet's token lock was lost while fetching; another process took over");
+                tracing::warn!(
+                    "the fleet's token lock was lost while fetching; another process took over"
+                );
                 return;
             }
             Err(error) => tracing::warn!(%error, "could not extend the fleet's token lock"),

@@ -174,7 +174,11 @@ mod tests {
             "{{\"access_token\":\"a\\r\\nX: y\",\"refresh_at_ms\":{far},\"use_until_ms\":{far},\"expires_at_ms\":{far}}}"
         );
         let planted = ["", "null", "{}", "{\"access_token\":1}", "[1,2]"];
-        for value in planted.map(String::from).into_iter().chain([huge, disordered, bad_header]) {
+        for value in planted
+            .map(String::from)
+            .into_iter()
+            .chain([huge, disordered, bad_header])
+        {
             assert!(matches!(
                 decode(value, SystemTime::now()),
                 Freshness::Unusable

@@ -116,7 +116,9 @@ impl RedisStore {
 /// holds the password, so it is kept.
 fn refused(error: redis::RedisError) -> StoreError {
     let auth = error.kind() == redis::ErrorKind::AuthenticationFailed
-        || error.code().is_some_and(|code| code == "NOAUTH" || code == "WRONGPASS");
+        || error
+            .code()
+            .is_some_and(|code| code == "NOAUTH" || code == "WRONGPASS");
     if auth {
         return StoreError::new(format!(
             "Redis refused to authenticate this client ({error}); give the user and password in the URL: redis://user:password@host:port"
@@ -137,16 +139,18 @@ fn px(ttl: Duration) -> u64 {
 
 impl RedisStore {
     /// Runs one command on a clone of the shared connection.
-    fn run<T: redis::FromRedisValue>(
+    fn run<T: redis::FromRedisValue + Send>(
         &self,
         command: redis::Cmd,
     ) -> BoxFuture<'_, Result<T, StoreError>> {
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         Box::pin(async move {
-            command
-                .query_async(&mut connection)
-                .await
-                .map_err(StoreError::new)
+            once_more_if_dropped(|| {
+                let mut connection = connection.clone();
+                let command = command.clone();
+                async move { command.query_async(&mut connection).await }
+            })
+            .await
         })
     }
 
@@ -158,18 +162,37 @@ impl RedisStore {
         owner: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<i64, StoreError>> {
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         Box::pin(async move {
             let mut invocation = script.key(key);
             invocation.arg(owner);
             if let Some(ttl) = ttl {
                 invocation.arg(px(ttl));
             }
-            invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(StoreError::new)
+            once_more_if_dropped(|| {
+                let mut connection = connection.clone();
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await
         })
+    }
+}
+
+/// Sends a command, and once more if the connection had dropped: after a
+/// Redis restart the first command meets the dead connection (and makes the
+/// manager reconnect), and without a second try every process would fetch
+/// alone once. A timeout or a refused connection is not retried: Redis is
+/// stalled or down, and the process should not wait twice.
+async fn once_more_if_dropped<T, F, Fut>(mut send: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let first = send().await;
+    match first {
+        Err(error) if error.is_connection_dropped() => send().await.map_err(StoreError::new),
+        result => result.map_err(StoreError::new),
     }
 }
 

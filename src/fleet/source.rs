@@ -156,7 +156,10 @@ impl<S: TokenSource> FleetSource<S> {
             }
             if tokio::time::Instant::now() >= give_up {
                 let audience = cx.request().audience();
-                tracing::warn!(audience, "waited too long for the fleet's token; fetching alone");
+                tracing::warn!(
+                    audience,
+                    "waited too long for the fleet's token; fetching alone"
+                );
                 return self.inner.fetch(cx).await;
             }
             tokio::time::sleep(interval).await;
@@ -169,7 +172,10 @@ impl<S: TokenSource> FleetSource<S> {
     async fn look(&self, cx: FetchContext<'_>, key: &str, lock: &str, owner: &str) -> Look {
         let stale = match self.read(key, cx).await {
             Ok(Freshness::Fresh(token)) => {
-                tracing::debug!(audience = cx.request().audience(), "token taken from the fleet");
+                tracing::debug!(
+                    audience = cx.request().audience(),
+                    "token taken from the fleet"
+                );
                 return Look::Done(Ok(token));
             }
             Ok(Freshness::Renewing(token)) => Some(token),
@@ -182,7 +188,8 @@ impl<S: TokenSource> FleetSource<S> {
         };
         match self.store.try_lock(lock, owner, self.lock_ttl).await {
             Ok(true) => {
-                let held = HeldLock::new(self.store.clone(), lock.into(), owner.into(), self.lock_ttl);
+                let held =
+                    HeldLock::new(self.store.clone(), lock.into(), owner.into(), self.lock_ttl);
                 Look::Locked(held, stale)
             }
             // Another process is renewing; this one is still good.

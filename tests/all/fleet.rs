@@ -34,9 +34,9 @@ async fn a_due_token_is_renewed_once_for_the_fleet() {
 
 #[tokio::test]
 async fn a_revoked_shared_token_is_replaced_for_a_late_replica() {
-    within_timeout(fleet::a_revoked_shared_token_is_replaced_for_a_late_replica(
-        MemoryStore::new(),
-    ))
+    within_timeout(
+        fleet::a_revoked_shared_token_is_replaced_for_a_late_replica(MemoryStore::new()),
+    )
     .await;
 }
 

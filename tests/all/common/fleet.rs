@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest_middleware::ClientWithMiddleware;
-use reqwest_oauth::{OAuthMiddleware, TokenSource};
 use reqwest_oauth::fleet::{FleetSource, TokenStore};
 use reqwest_oauth::policy::RefreshAhead;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
+use reqwest_oauth::{OAuthMiddleware, TokenSource};
 
 use super::{client, echo, grant};
 
@@ -175,7 +175,10 @@ pub async fn a_stale_lock_is_taken_over_by_exactly_one_waiter<S: TokenStore + Cl
     let (auth, api) = super::servers().await;
     let lease = Duration::from_millis(300);
     assert!(
-        store.try_lock(LOCK_KEY, "frozen", lease).await.expect("locks"),
+        store
+            .try_lock(LOCK_KEY, "frozen", lease)
+            .await
+            .expect("locks"),
         "the frozen holder's lock"
     );
     auth.set_delay(Duration::from_millis(1500));

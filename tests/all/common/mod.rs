@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod fleet_process;
 pub mod hold_first;
 pub mod redis;
 
