@@ -35,15 +35,20 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// A fetch first reads the shared [`TokenStore`]. A usable token there is
 /// used as is. Otherwise the process takes the store's lock for the key,
 /// runs the wrapped source and publishes the result; the others poll the
-/// store until it appears (or the lock expires, and one of them takes
-/// over). A token in its refresh window (the middleware's
+/// store until it appears (or the holder's lease lapses, and exactly one of
+/// them takes over). A failed fetch is published too, so while its
+/// cooldown (the server's `Retry-After`, else a second) lasts the others
+/// return the same error without a token request. A token in its refresh
+/// window (the middleware's
 /// [`refresh_ahead`](crate::OAuthMiddlewareBuilder::refresh_ahead)) is
 /// still used while whichever process takes the lock renews it, so the
 /// fleet renews ahead of expiry with one token request, not one per process.
 ///
 /// When the API rejects a shared token, the process that saw the `401`
-/// never takes that token from the store again (the cache tells the source
-/// which token a fetch replaces): it fetches a new one and publishes it,
+/// replaces it once and replays the request (a token read from the store
+/// is never "fetched for this request"), never taking that token from the
+/// store again (the cache tells the source which token a fetch replaces):
+/// it fetches a new one under the lock and publishes it,
 /// and the other processes, on their own `401`, pick that one up without a
 /// token request of their own.
 ///
