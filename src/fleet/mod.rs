@@ -54,6 +54,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "fleet-encryption")]
+mod cipher;
 mod failure;
 mod lock;
 mod memory;
@@ -63,6 +65,9 @@ mod redis;
 mod source;
 mod store;
 
+#[cfg(feature = "fleet-encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet-encryption")))]
+pub use cipher::Cipher;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -31,13 +31,16 @@ pub(super) struct Encoded {
     pub(super) ttl: Duration,
 }
 
-/// Encodes `token` with the moments its schedule gives; `None` if it is
-/// already past use.
-pub(super) fn encode(token: &Token, lifetimes: &Lifetimes) -> Option<Encoded> {
+/// Encodes `token` with the moments its schedule gives (and its refresh
+/// token, when `with_refresh`: only for a store that is encrypted); `None`
+/// if it is already past use or too large.
+pub(super) fn encode(token: &Token, lifetimes: &Lifetimes, with_refresh: bool) -> Option<Encoded> {
     let schedule = lifetimes.schedule(token);
     let (now, wall) = (Instant::now(), SystemTime::now());
     let ttl = schedule.use_until.checked_duration_since(now)?;
-    if token.secret().len() + token.scope().map_or(0, str::len) > MAX_VALUE_BYTES - 256 {
+    let refresh = token.refresh_token().filter(|_| with_refresh);
+    let parts = token.secret().len() + token.scope().map_or(0, str::len);
+    if parts + refresh.map_or(0, str::len) > MAX_VALUE_BYTES - 256 {
         return None;
     }
     let at = |instant: Instant| unix_ms(wall + instant.saturating_duration_since(now));
@@ -55,19 +58,23 @@ pub(super) fn encode(token: &Token, lifetimes: &Lifetimes) -> Option<Encoded> {
         value.push_str(",\"scope\":");
         value.push_str(&json_string(scope));
     }
+    if let Some(refresh) = token.refresh_token().filter(|_| with_refresh) {
+        value.push_str(",\"refresh_token\":");
+        value.push_str(&Zeroizing::new(json_string(refresh)));
+    }
     value.push('}');
     Some(Encoded { value, ttl })
 }
 
 /// Reads a stored value at wall-clock `now`. Anything oversized, malformed
 /// or with moments out of order is unusable, never handed to a request.
-/// A usable token is marked shared: fetched by another process.
-pub(super) fn decode(value: String, now: SystemTime) -> Freshness {
-    let value = Zeroizing::new(value);
+/// A usable token is marked shared: fetched by another process. Its refresh
+/// token is taken only `with_refresh` (the value was sealed).
+pub(super) fn decode(value: &str, now: SystemTime, with_refresh: bool) -> Freshness {
     if value.len() > MAX_VALUE_BYTES {
         return Freshness::Unusable;
     }
-    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&value) else {
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(value) else {
         return Freshness::Unusable;
     };
     let now_ms = unix_ms(now);
@@ -90,6 +97,9 @@ pub(super) fn decode(value: String, now: SystemTime) -> Freshness {
     token = token.with_expires_at(UNIX_EPOCH + Duration::from_millis(expires_at), Some(now));
     if let Some(Value::String(scope)) = fields.remove("scope") {
         token = token.with_scope(scope);
+    }
+    if let Some(Value::String(refresh)) = fields.remove("refresh_token").filter(|_| with_refresh) {
+        token = token.with_refresh_token(Zeroizing::new(refresh).as_str());
     }
     if now_ms < refresh_at {
         Freshness::Fresh(token)
@@ -128,13 +138,13 @@ mod tests {
                     .with_scope("a b")
             })
             .ok();
-        let encoded = token.as_ref().and_then(|t| encode(t, &lifetimes()));
+        let encoded = token.as_ref().and_then(|t| encode(t, &lifetimes(), false));
         let encoded = encoded.map(|e| (e.value.to_string(), e.ttl));
         let Some((value, ttl)) = encoded else {
             panic!("a fresh token encodes")
         };
         assert!(ttl <= Duration::from_secs(90) && ttl > Duration::from_secs(89));
-        let Freshness::Fresh(back) = decode(value, SystemTime::now()) else {
+        let Freshness::Fresh(back) = decode(&value, SystemTime::now(), false) else {
             panic!("read back fresh")
         };
         assert_eq!(back.secret(), "tok\"en");
@@ -147,16 +157,19 @@ mod tests {
     #[test]
     fn past_its_refresh_moment_it_is_renewing_and_past_use_unusable() {
         let token = Token::bearer("t").map(|t| t.with_expires_in(Duration::from_secs(100)));
-        let Some(encoded) = token.ok().and_then(|t| encode(&t, &lifetimes())) else {
+        let Some(encoded) = token.ok().and_then(|t| encode(&t, &lifetimes(), false)) else {
             panic!("encodes")
         };
         let later = |secs| SystemTime::now() + Duration::from_secs(secs);
         let value = encoded.value.to_string();
         assert!(matches!(
-            decode(value.clone(), later(85)),
+            decode(&value, later(85), false),
             Freshness::Renewing(_)
         ));
-        assert!(matches!(decode(value, later(95)), Freshness::Unusable));
+        assert!(matches!(
+            decode(&value, later(95), false),
+            Freshness::Unusable
+        ));
     }
 
     #[test]
@@ -180,7 +193,7 @@ mod tests {
             .chain([huge, disordered, bad_header])
         {
             assert!(matches!(
-                decode(value, SystemTime::now()),
+                decode(&value, SystemTime::now(), false),
                 Freshness::Unusable
             ));
         }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use secrecy::zeroize::Zeroizing;
+
 use super::failure;
 use super::lock::HeldLock;
 use super::record::{self, Freshness};
@@ -77,6 +79,8 @@ pub struct FleetSource<S> {
     /// Tells this process's lock acquisitions apart from everyone else's.
     owner: String,
     locks_taken: AtomicU64,
+    #[cfg(feature = "fleet-encryption")]
+    cipher: Option<super::Cipher>,
 }
 
 impl<S: TokenSource> FleetSource<S> {
@@ -94,6 +98,8 @@ impl<S: TokenSource> FleetSource<S> {
             poll_interval: DEFAULT_POLL_INTERVAL,
             owner: format!("{}-{nonce:016x}", std::process::id()),
             locks_taken: AtomicU64::new(0),
+            #[cfg(feature = "fleet-encryption")]
+            cipher: None,
         }
     }
 
@@ -114,6 +120,53 @@ impl<S: TokenSource> FleetSource<S> {
         self
     }
 
+    /// Seals every value this source stores with `cipher`, and reads only
+    /// values sealed with one of its keys: a reader of the store sees no
+    /// token, and a value planted without the key is ignored. With a
+    /// cipher, refresh tokens are shared too, so a fleet renews with one
+    /// `refresh_token` grant. Every process of the namespace needs the same
+    /// keys (see [`Cipher`](super::Cipher) for rotation).
+    #[cfg(feature = "fleet-encryption")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fleet-encryption")))]
+    pub fn encrypt(mut self, cipher: super::Cipher) -> Self {
+        self.cipher = Some(cipher);
+        self
+    }
+
+    /// Whether stored values are sealed (and so may carry refresh tokens).
+    fn sealed(&self) -> bool {
+        #[cfg(feature = "fleet-encryption")]
+        return self.cipher.is_some();
+        #[cfg(not(feature = "fleet-encryption"))]
+        false
+    }
+
+    /// The value to store under `key`: sealed when a cipher is set.
+    fn seal(&self, key: &str, value: &str) -> Option<Zeroizing<String>> {
+        #[cfg(feature = "fleet-encryption")]
+        if let Some(cipher) = &self.cipher {
+            return cipher.seal(key, value).map(Zeroizing::new);
+        }
+        let _ = key;
+        Some(Zeroizing::new(value.to_owned()))
+    }
+
+    /// The stored value's plaintext: opened when a cipher is set, and then
+    /// `None` for a value not sealed by one of its keys for this `key`.
+    fn open(&self, key: &str, value: String) -> Option<Zeroizing<String>> {
+        let value = Zeroizing::new(value);
+        // Sealing adds a third (base64) and a few bytes; more is garbage.
+        if value.len() > 2 * record::MAX_VALUE_BYTES {
+            return None;
+        }
+        #[cfg(feature = "fleet-encryption")]
+        if let Some(cipher) = &self.cipher {
+            return cipher.open(key, &value);
+        }
+        let _ = key;
+        Some(value)
+    }
+
     fn store_key(&self, request: &TokenRequest) -> String {
         let parts = [request.audience(), request.scope(), request.resource()];
         let parts = serde_json::to_string(&parts).unwrap_or_default();
@@ -126,7 +179,11 @@ impl<S: TokenSource> FleetSource<S> {
         let Some(value) = self.store.get(key).await? else {
             return Ok(Freshness::Unusable);
         };
-        let found = record::decode(value, SystemTime::now());
+        let Some(value) = self.open(key, value) else {
+            tracing::debug!("a stored token not sealed with this fleet's keys; ignored");
+            return Ok(Freshness::Unusable);
+        };
+        let found = record::decode(&value, SystemTime::now(), self.sealed());
         let rejected = match (cx.reason(), cx.previous()) {
             (FetchReason::Rejected, Some(previous)) => previous,
             _ => return Ok(found),
@@ -225,6 +282,12 @@ impl<S: TokenSource> FleetSource<S> {
         held: HeldLock,
         stale: Option<Token>,
     ) -> Result<Token, Error> {
+        // A cold process renewing the shared token hands it on as the one
+        // replaced, so the grant can use its (shared) refresh token.
+        let cx = match (&stale, cx.previous()) {
+            (Some(current), None) => cx.replacing(FetchReason::RefreshAhead, Some(current)),
+            _ => cx,
+        };
         let result = match self.read(key, cx).await {
             Ok(Freshness::Fresh(token)) => Ok(token),
             _ => match (self.fetch_and_publish(cx, key).await, stale) {
@@ -255,10 +318,12 @@ impl<S: TokenSource> FleetSource<S> {
 
     async fn fetch_and_publish(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
         let token = self.inner.fetch(cx).await?;
-        let Some(encoded) = record::encode(&token, cx.lifetimes()) else {
+        let encoded = record::encode(&token, cx.lifetimes(), self.sealed());
+        let Some((value, ttl)) = encoded.and_then(|e| Some((self.seal(key, &e.value)?, e.ttl)))
+        else {
             return Ok(token);
         };
-        match self.store.put(key, &encoded.value, encoded.ttl).await {
+        match self.store.put(key, &value, ttl).await {
             Ok(()) => {
                 tracing::info!(
                     audience = cx.request().audience(),
