@@ -38,9 +38,10 @@ return 0"#;
 /// that take it when free (or left without a time to live), extend it and
 /// release it only for its owner. Clones share one reconnecting connection.
 ///
-/// Tokens are stored in clear under `reqwest-oauth:v1:<namespace>:…`: give
-/// the store the protection you give the client secret (ACLs, TLS with a
-/// `rediss://` URL and redis' TLS feature, a private network).
+/// Tokens are stored under `reqwest-oauth:v1:<namespace>:…`, in clear
+/// unless the `FleetSource` encrypts them (feature `fleet-encryption`):
+/// give the store the protection you give the client secret (ACLs, TLS
+/// with a `rediss://` URL and redis' TLS feature, a private network).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), reqwest_oauth::fleet::StoreError> {

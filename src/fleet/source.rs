@@ -55,8 +55,9 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// token request of their own.
 ///
 /// The store failing never fails a request: the process logs a warning
-/// and fetches for itself. Refresh tokens are not shared; each renewal
-/// runs the wrapped source's grant.
+/// and fetches for itself. Refresh tokens are shared only when the store
+/// is encrypted ([`FleetSource::encrypt`], feature `fleet-encryption`);
+/// otherwise each renewal runs the wrapped source's grant.
 ///
 /// ```no_run
 /// # #[cfg(feature = "redis")]
