@@ -147,6 +147,30 @@ impl OAuthMiddlewareBuilder {
         self
     }
 
+    /// After a failed fetch whose answer carried a `Retry-After` longer than
+    /// the cooldown, the cooldown lasts that long, up to this (default 5
+    /// minutes).
+    pub fn max_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cache.max_cooldown = cooldown;
+        self
+    }
+
+    /// Fetches for one key start at least this far apart (default 1 s), so
+    /// a token announced to live a millisecond costs one token request per
+    /// interval, not one per API call: requests that find it expired wait
+    /// for the next fetch.
+    pub fn min_refetch_interval(mut self, interval: Duration) -> Self {
+        self.cache.min_refetch = interval;
+        self
+    }
+
+    /// How an API that keeps rejecting tokens is damped (default:
+    /// [`RejectionDamping::default`](crate::policy::RejectionDamping)).
+    pub fn rejection_damping(mut self, damping: crate::policy::RejectionDamping) -> Self {
+        self.cache.damping = damping;
+        self
+    }
+
     /// The most keys (audience and scope pairs) cached at once (default
     /// 10,000). Past it, expired entries go first, then the least recently
     /// used.

@@ -131,6 +131,18 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A recent fetch for this key failed, and until its cooldown ends
+    /// requests get that error without a new token request. The cooldown
+    /// is the configured one, or the server's `Retry-After` when longer (up
+    /// to the configured maximum).
+    #[error("{last} (no new token request for {retry_in:?}, until the cooldown ends)")]
+    CoolingDown {
+        /// The error of the fetch that failed.
+        last: Arc<Error>,
+        /// How long until the cooldown ends, from when this error was made.
+        retry_in: std::time::Duration,
+    },
+
     /// A token fetch was started outside a tokio runtime.
     #[error("token fetches need a tokio runtime")]
     NoRuntime,
@@ -180,6 +192,7 @@ impl Error {
         match self {
             Error::Transport { .. } | Error::FetchAborted => true,
             Error::Custom { transient, .. } => *transient,
+            Error::CoolingDown { last, .. } => last.is_transient(),
             Error::TokenEndpoint(e) => {
                 e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS
             }
@@ -187,10 +200,12 @@ impl Error {
         }
     }
 
-    /// The token endpoint's error details, when it answered with an error.
+    /// The token endpoint's error details, when it answered with an error
+    /// (also through a cooldown's error).
     pub fn endpoint_error(&self) -> Option<&EndpointError> {
         match self {
             Error::TokenEndpoint(e) => Some(e),
+            Error::CoolingDown { last, .. } => last.endpoint_error(),
             _ => None,
         }
     }
@@ -218,6 +233,16 @@ impl Error {
             source: Arc::from(error.into()),
             transient: true,
         }
+    }
+
+    /// The error answered during a cooldown: the failed fetch's own, and
+    /// how long until the key may fetch again.
+    pub(crate) fn cooling_down(last: &Error, retry_in: std::time::Duration) -> Self {
+        let last = match last {
+            Error::CoolingDown { last, .. } => last.clone(),
+            other => Arc::new(other.clone()),
+        };
+        Error::CoolingDown { last, retry_in }
     }
 
     pub(crate) fn transport(source: reqwest::Error) -> Self {

@@ -57,9 +57,12 @@
 //! # Reliability
 //!
 //! Tokens are refreshed in the background before they expire
-//! ([`RefreshAhead`]); failed token requests are retried
-//! ([`RetryPolicy`]); after a failure, a short cooldown answers with the
-//! same error instead of storming the endpoint; [`OAuthMiddleware::stats`]
+//! ([`policy::RefreshAhead`]); failed token requests are retried
+//! ([`policy::RetryPolicy`]); after a failure, a short cooldown (or the
+//! server's `Retry-After`) answers with the same error instead of storming
+//! the endpoint; an API that rejects every token is damped
+//! ([`policy::RejectionDamping`]), and each rejected response says what was
+//! done about it ([`policy::ReplayOutcome`]); [`OAuthMiddleware::stats`]
 //! counts it all, and with the `metrics` feature `Stats::record_metrics`
 //! hands the counts to any `metrics` exporter.
 //!
@@ -67,7 +70,7 @@
 //!
 //! When no token can be had the request is not sent: the caller gets an
 //! [`Error`] inside `reqwest_middleware::Error::Middleware`. Get it back with
-//! [`Error::from_middleware`]; [`EndpointError`] holds what the token
+//! [`Error::from_middleware`]; [`endpoint::EndpointError`] holds what the token
 //! endpoint said (status, `error`, `error_description`, `message`).
 //!
 //! # Fleet mode
@@ -106,6 +109,7 @@ mod http_read;
 pub mod metrics;
 mod middleware;
 mod origin;
+mod outcome;
 mod rejection;
 mod replay;
 mod request;
@@ -142,7 +146,8 @@ pub mod grant {
 /// failed fetches are retried, which responses mean a rejected token, and
 /// which requests are replayed after one.
 pub mod policy {
-    pub use crate::cache::RefreshAhead;
+    pub use crate::cache::{RefreshAhead, RejectionDamping};
+    pub use crate::outcome::{ReplayOutcome, SkipReason};
     pub use crate::rejection::token_rejected;
     pub use crate::replay::ReplayPolicy;
     pub use crate::retry::RetryPolicy;

@@ -63,6 +63,14 @@ impl Stats {
                 self.background_refreshes,
             ),
             ("reqwest_oauth_replays_total", self.replays),
+            (
+                "reqwest_oauth_rejection_cooldowns_total",
+                self.rejection_cooldowns,
+            ),
+            (
+                "reqwest_oauth_rejections_damped_total",
+                self.rejections_damped,
+            ),
             ("reqwest_oauth_evictions_total", self.evictions),
         ] {
             metrics::counter!(name, &label).absolute(value);

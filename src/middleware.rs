@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use http::Extensions;
-use reqwest::{Request, Response};
+use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::attach::attach;
-use crate::cache::{Lease, Slot, Ticket, TokenCache};
+use crate::cache::{Lease, Renewal, Slot, Ticket, TokenCache};
+use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
 use crate::replay::{ReplayCopy, ReplayPolicy};
 use crate::routing::{Route, Router};
@@ -120,33 +121,95 @@ impl OAuthMiddleware {
 
     /// The API rejected the token the request carried: renew it once and,
     /// if allowed, send the request once more with the new token. Never
-    /// loops: the replay's answer is final.
+    /// loops: the replay's answer is final. The response says what was done
+    /// ([`ReplayOutcome`]).
     async fn after_rejection(
         &self,
         slot: &Arc<Slot>,
         ticket: Ticket,
-        replay: Option<ReplayCopy>,
+        kept: Kept,
         rejected: Response,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let cache = &self.inner.cache;
-        let Some(replay) = replay else {
-            cache.retire(slot, ticket);
-            tracing::debug!("rejected token invalidated; request not replayed");
-            return Ok(rejected);
+        if !same_origin(kept.url(), rejected.url()) {
+            // Reached through a redirect: that origin never saw our token.
+            return Ok(skipped(rejected, SkipReason::OtherOrigin));
+        }
+        let replay = match kept {
+            Kept::Copy(replay) => replay,
+            Kept::Url(_, reason) => {
+                let damped = cache.retire(slot, ticket);
+                let reason = if damped { SkipReason::Damped } else { reason };
+                return Ok(skipped(rejected, reason));
+            }
         };
-        let renewed = match cache.renew_after_rejection(slot, ticket).await {
-            None => return Ok(rejected),
-            Some(renewed) => renewed.map_err(reqwest_middleware::Error::middleware)?,
+        let lease = match cache.renew_after_rejection(slot, ticket).await {
+            Ok(Renewal::Replay(lease)) => lease,
+            Ok(Renewal::Fresh) => return Ok(skipped(rejected, SkipReason::FreshToken)),
+            Ok(Renewal::Damped) => return Ok(skipped(rejected, SkipReason::Damped)),
+            Err(error) => return Err(reqwest_middleware::Error::middleware(error)),
         };
         tracing::debug!("rejected token replaced; replaying the request");
         Counters::bump(&cache.counters().replays);
         let mut replay = replay.into_request();
-        attach(&mut replay, renewed.header);
+        attach(&mut replay, lease.header);
         drop(rejected);
-        next.run(replay, extensions).await
+        let mut response = next.run(replay, extensions).await?;
+        response.extensions_mut().insert(ReplayOutcome::Replayed);
+        Ok(response)
     }
+}
+
+/// What a request keeps for after a rejection: a copy to replay, or, when
+/// it will not be replayed, its URL (to tell its origin's rejection from
+/// another's) and why not.
+enum Kept {
+    Copy(ReplayCopy),
+    Url(Url, SkipReason),
+}
+
+impl Kept {
+    /// Taken before the request is sent. The common case (a replayable
+    /// request) copies the request once; the URL alone is cloned only when
+    /// there will be no replay.
+    fn of(request: &Request, fetched: bool, policy: ReplayPolicy) -> Self {
+        let why_not = match (fetched, policy.allows(request.method())) {
+            (true, _) => SkipReason::FreshToken,
+            (false, false) => SkipReason::Policy,
+            (false, true) => match ReplayCopy::of(request) {
+                Some(copy) => return Kept::Copy(copy),
+                None => SkipReason::StreamingBody,
+            },
+        };
+        Kept::Url(request.url().clone(), why_not)
+    }
+
+    fn url(&self) -> &Url {
+        match self {
+            Kept::Copy(copy) => copy.url(),
+            Kept::Url(url, _) => url,
+        }
+    }
+}
+
+/// The rejection itself goes back to the caller, saying why.
+fn skipped(mut response: Response, reason: SkipReason) -> Response {
+    tracing::debug!(?reason, "rejected token; request not replayed");
+    response
+        .extensions_mut()
+        .insert(ReplayOutcome::Skipped(reason));
+    response
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.port_or_known_default() == b.port_or_known_default()
+        && match (a.host_str(), b.host_str()) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => a == b,
+        }
 }
 
 #[async_trait::async_trait]
@@ -167,24 +230,23 @@ impl Middleware for OAuthMiddleware {
             Route::Use(key) => key,
         };
         let slot = inner.cache.slot(&key);
-        let Lease { header, ticket } = inner
-            .cache
-            .lease(&slot)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
+        // The miss and the rejection paths are boxed: their state stays out
+        // of this future, which a cached token keeps small.
+        let Lease { header, ticket } = match inner.cache.lease_now(&slot) {
+            Some(lease) => lease,
+            None => Box::pin(inner.cache.lease(&slot))
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?,
+        };
         // Keep a copy for the replay before the token goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
-        let replay = match !ticket.fetched() && inner.replay.allows(request.method()) {
-            true => ReplayCopy::of(&request),
-            false => None,
-        };
+        let kept = Kept::of(&request, ticket.fetched(), inner.replay);
         attach(&mut request, header);
         let response = next.clone().run(request, extensions).await?;
         if !inner.rejection.is_rejected(&response) {
             return Ok(response);
         }
-        self.after_rejection(&slot, ticket, replay, response, extensions, next)
-            .await
+        Box::pin(self.after_rejection(&slot, ticket, kept, response, extensions, next)).await
     }
 }
 

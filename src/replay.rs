@@ -87,6 +87,14 @@ impl ReplayCopy {
         })
     }
 
+    /// The URL the request was sent to.
+    pub(crate) fn url(&self) -> &Url {
+        match self {
+            ReplayCopy::Bodiless { url, .. } => url,
+            ReplayCopy::WithBody(request) => request.url(),
+        }
+    }
+
     pub(crate) fn into_request(self) -> Request {
         match self {
             ReplayCopy::WithBody(request) => request,

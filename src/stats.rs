@@ -36,6 +36,13 @@ pub struct Stats {
     pub background_refreshes: u64,
     /// Requests replayed after the API rejected their token.
     pub replays: u64,
+    /// Times a key entered a rejection cooldown: the API rejected a token
+    /// that a new one would likely not fix (see
+    /// [`RejectionDamping`](crate::policy::RejectionDamping)).
+    pub rejection_cooldowns: u64,
+    /// Rejections handed back as they came during a rejection cooldown,
+    /// without a token request or a replay.
+    pub rejections_damped: u64,
     /// The most requests that ever shared one fetch.
     pub max_waiters_per_fetch: u64,
     /// Cache entries removed to stay within the key limit.
@@ -53,6 +60,8 @@ pub(crate) struct Counters {
     pub(crate) cooldown_rejections: AtomicU64,
     pub(crate) background_refreshes: AtomicU64,
     pub(crate) replays: AtomicU64,
+    pub(crate) rejection_cooldowns: AtomicU64,
+    pub(crate) rejections_damped: AtomicU64,
     pub(crate) max_waiters_per_fetch: AtomicU64,
     pub(crate) evictions: AtomicU64,
 }
@@ -73,6 +82,8 @@ impl Counters {
             cooldown_rejections: read(&self.cooldown_rejections),
             background_refreshes: read(&self.background_refreshes),
             replays: read(&self.replays),
+            rejection_cooldowns: read(&self.rejection_cooldowns),
+            rejections_damped: read(&self.rejections_damped),
             max_waiters_per_fetch: read(&self.max_waiters_per_fetch),
             evictions: read(&self.evictions),
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -32,14 +32,9 @@ impl TokenCache {
         take: impl Fn(&Cached) -> T,
     ) -> Result<(T, bool), Error> {
         let now = self.clock.now();
-        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
-        let joined = match slot.lookup(now, &take) {
-            Lookup::Fresh(taken) => Joined::Ready(taken),
-            Lookup::Refresh(taken) => {
-                self.refresh_in_background(slot, now);
-                Joined::Ready(taken)
-            }
-            Lookup::Missing => self.join_or_start(slot, now, &take)?,
+        let joined = match self.usable(slot, now, &take) {
+            Some(taken) => Joined::Ready(taken),
+            None => self.join_or_start(slot, now, &take)?,
         };
         let mut done = match joined {
             Joined::Ready(taken) => {
@@ -60,6 +55,26 @@ impl TokenCache {
         // A token a fleet read from its store was fetched elsewhere, maybe
         // long ago: not "fetched for this request", so a 401 may renew it.
         Ok((take(&cached), !cached.token.is_shared()))
+    }
+
+    /// The hot path, without waiting: what `take` keeps of a usable cached
+    /// token (starting a background refresh if its window has begun), or
+    /// `None` when there is none.
+    pub(super) fn usable<T>(
+        &self,
+        slot: &Arc<Slot>,
+        now: Instant,
+        take: impl FnOnce(&Cached) -> T,
+    ) -> Option<T> {
+        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
+        match slot.lookup(now, take) {
+            Lookup::Fresh(taken) => Some(taken),
+            Lookup::Refresh(taken) => {
+                self.refresh_in_background(slot, now);
+                Some(taken)
+            }
+            Lookup::Missing => None,
+        }
     }
 
     fn join_or_start<T>(
@@ -84,7 +99,7 @@ impl TokenCache {
             && now < *until
         {
             Counters::bump(&self.counters.cooldown_rejections);
-            return Err(error.clone());
+            return Err(Error::cooling_down(error, *until - now));
         }
         let (reason, previous) = match state.retired.take() {
             Some(rejected) => (FetchReason::Rejected, Some(rejected)),
@@ -142,6 +157,7 @@ impl TokenCache {
         self.counters
             .max_waiters_per_fetch
             .fetch_max(waiters, Ordering::Relaxed);
+        let wait = self.refetch_wait(state, reason);
         let task = FetchTask {
             guard: FlightGuard {
                 slot: slot.clone(),
@@ -155,11 +171,34 @@ impl TokenCache {
             previous,
         };
         runtime.spawn(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let result = task.run().await;
             // Nobody waiting is fine: the token is cached for the next request.
             let _ = tx.send(Some(result));
         });
         Ok(done)
+    }
+}
+
+impl TokenCache {
+    /// How long a fetch starting now waits so that fetches made because a
+    /// token ran out start at least the refetch floor apart (a token that
+    /// lives a millisecond must not cost a token request per API call);
+    /// records when it will start. Renewals ahead of expiry and after a
+    /// rejection are not held back: a configured refresh-ahead and a
+    /// revoked token are not a tiny lifetime.
+    fn refetch_wait(&self, state: &mut FlightState, reason: FetchReason) -> Duration {
+        let now = self.clock.now();
+        let wait = match (reason, state.last_fetch) {
+            (FetchReason::Missing, Some(last)) => {
+                (last + self.config.min_refetch).saturating_duration_since(now)
+            }
+            _ => Duration::ZERO,
+        };
+        state.last_fetch = Some(now + wait);
+        wait
     }
 }
 
@@ -192,14 +231,17 @@ impl FetchTask {
         let result = match fetched {
             Ok(token) => {
                 let schedule = self.config.lifetimes.schedule(&token);
-                let cached = Arc::new(Cached::new(Arc::new(token), self.guard.id, schedule));
+                let replaced_rejected = self.reason == FetchReason::Rejected;
+                let token = Arc::new(token);
+                let cached = Cached::new(token, self.guard.id, schedule, replaced_rejected);
+                let cached = Arc::new(cached);
                 slot.store(cached.clone());
                 state.failed = None;
                 Ok(cached)
             }
             Err(error) => {
                 Counters::bump(&self.counters.fetch_failures);
-                let until = self.clock.now() + self.config.cooldown;
+                let until = self.clock.now() + self.cooldown_after(&error);
                 state.failed = Some(Box::new((until, error.clone())));
                 // The replaced token is still the one to hand the next fetch.
                 if self.reason == FetchReason::Rejected {
@@ -211,5 +253,17 @@ impl FetchTask {
         drop(state);
         drop(self.guard);
         result
+    }
+
+    /// How long requests for the key get this error without a new fetch:
+    /// the configured cooldown, or the server's `Retry-After` when longer,
+    /// up to the configured maximum.
+    fn cooldown_after(&self, error: &Error) -> Duration {
+        let asked = error.endpoint_error().and_then(|e| e.retry_after());
+        let cooldown = self.config.cooldown;
+        match asked {
+            Some(asked) if asked > cooldown => asked.min(self.config.max_cooldown).max(cooldown),
+            _ => cooldown,
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! what to do with it (use its refresh token, skip a shared copy of it).
 
 mod clock;
+mod damping;
 mod flight;
 mod lifetimes;
 mod slot;
@@ -31,6 +32,8 @@ use http::HeaderValue;
 use parking_lot::RwLock;
 
 pub(crate) use clock::Clock;
+use damping::Damping;
+pub use damping::RejectionDamping;
 pub(crate) use lifetimes::Lifetimes;
 pub use lifetimes::RefreshAhead;
 pub(crate) use slot::Slot;
@@ -46,13 +49,27 @@ pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
 /// fetch for this long, by default.
 pub(crate) const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 
+/// Fetches for one key start at least this far apart, by default, so a
+/// token announced to live a millisecond does not cost a token request per
+/// API call.
+pub(crate) const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(1);
+
+/// A `Retry-After` longer than the cooldown lengthens it, up to this, by
+/// default.
+pub(crate) const DEFAULT_MAX_COOLDOWN: Duration = Duration::from_secs(300);
+
 /// Everything that shapes the cache's behaviour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CacheConfig {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) retry: RetryPolicy,
     pub(crate) cooldown: Duration,
+    /// The longest cooldown a `Retry-After` can ask for.
+    pub(crate) max_cooldown: Duration,
     pub(crate) max_keys: usize,
+    pub(crate) damping: RejectionDamping,
+    /// Fetches for one key start at least this far apart.
+    pub(crate) min_refetch: Duration,
 }
 
 impl Default for CacheConfig {
@@ -61,7 +78,10 @@ impl Default for CacheConfig {
             lifetimes: Lifetimes::DEFAULT,
             retry: RetryPolicy::default(),
             cooldown: DEFAULT_COOLDOWN,
+            max_cooldown: DEFAULT_MAX_COOLDOWN,
             max_keys: DEFAULT_MAX_KEYS,
+            damping: RejectionDamping::default(),
+            min_refetch: DEFAULT_MIN_REFETCH,
         }
     }
 }
@@ -79,6 +99,24 @@ pub(crate) enum Key {
 pub(crate) struct Lease {
     pub(crate) header: HeaderValue,
     pub(crate) ticket: Ticket,
+}
+
+/// What the cache did about a rejected token.
+pub(crate) enum Renewal {
+    /// Replaced (or already replaced by another request): replay with this.
+    Replay(Lease),
+    /// The token was fetched for this very request: a new one would be
+    /// refused too (wrong audience, missing permission), so none is fetched.
+    Fresh,
+    /// The key is in a rejection cooldown: no token request, no replay.
+    Damped,
+}
+
+/// What a rejection calls for, decided under the slot's lock.
+enum Verdict {
+    Renew,
+    Fresh,
+    Damped,
 }
 
 /// Which token a request carried, and whether it was fetched for this very
@@ -136,6 +174,23 @@ impl TokenCache {
         self.counters.snapshot()
     }
 
+    /// The hot path: a usable cached token's lease, without waiting, or
+    /// `None` when the caller must [`lease`](Self::lease) (and wait). Kept
+    /// synchronous so a request future that finds its token cached carries
+    /// no fetch machinery in its state.
+    pub(crate) fn lease_now(&self, slot: &Arc<Slot>) -> Option<Lease> {
+        let take = |cached: &slot::Cached| (cached.token.header_value().clone(), cached.generation);
+        let (header, generation) = self.usable(slot, self.clock.now(), take)?;
+        self.counters.cache_hits.add();
+        Some(Lease {
+            header,
+            ticket: Ticket {
+                generation,
+                fetched: false,
+            },
+        })
+    }
+
     /// A usable token's header for `key`: the cached one, or the result of
     /// the one fetch under way for it.
     pub(crate) async fn lease(&self, slot: &Arc<Slot>) -> Result<Lease, Error> {
@@ -150,28 +205,74 @@ impl TokenCache {
         })
     }
 
-    /// The API rejected the token of `ticket`: forget it (unless a newer one
-    /// replaced it already) and lease the token that replaces it. `None`
-    /// when the rejected token was fetched for this very request: a new one
-    /// would be refused too (wrong audience, missing permission).
+    /// The API rejected the token of `ticket`: replace it (unless a newer
+    /// one replaced it already) and lease the replacement, or say why not.
     pub(crate) async fn renew_after_rejection(
         &self,
         slot: &Arc<Slot>,
         ticket: Ticket,
-    ) -> Option<Result<Lease, Error>> {
-        if ticket.fetched {
-            tracing::debug!("a freshly fetched token was rejected; returning the 401");
-            return None;
+    ) -> Result<Renewal, Error> {
+        match self.judge_rejection(slot, ticket) {
+            Verdict::Renew => Ok(Renewal::Replay(self.lease(slot).await?)),
+            Verdict::Fresh => Ok(Renewal::Fresh),
+            Verdict::Damped => Ok(Renewal::Damped),
         }
-        slot.retire(Some(ticket.generation));
-        Some(self.lease(slot).await)
     }
 
-    /// Forgets the rejected token of `ticket` without leasing another (the
-    /// request will not be replayed; the next one fetches).
-    pub(crate) fn retire(&self, slot: &Slot, ticket: Ticket) {
-        if !ticket.fetched {
-            slot.retire(Some(ticket.generation));
+    /// The API rejected the token of `ticket` and the request will not be
+    /// replayed: retire the token unless the rejection is damped or the
+    /// token was fetched for this request (the next request fetches).
+    /// Whether the rejection was damped.
+    pub(crate) fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
+        matches!(self.judge_rejection(slot, ticket), Verdict::Damped)
+    }
+
+    /// Decides what a rejection of `ticket`'s token calls for, under the
+    /// slot's flight lock: retire it and renew, or leave it (damped, or
+    /// fetched for this very request). A rejection a new token would most
+    /// likely not fix starts (or, past one, lengthens) the key's rejection
+    /// cooldown; past a cooldown one renewal is allowed.
+    fn judge_rejection(&self, slot: &Slot, ticket: Ticket) -> Verdict {
+        let now = self.clock.now();
+        let mut state = slot.flight.lock();
+        let previous = state.damping.as_deref().copied();
+        if previous.is_some_and(|damping| now < damping.until) {
+            Counters::bump(&self.counters.rejections_damped);
+            return Verdict::Damped;
+        }
+        let suspect = ticket.fetched
+            || slot.cached(ticket.generation).is_some_and(|cached| {
+                let age = now.saturating_duration_since(cached.token.issued_at());
+                self.config
+                    .damping
+                    .is_suspect(age, cached.replaced_rejected)
+            });
+        state.damping = match suspect {
+            true => Some(Box::new(self.start_damping(slot, now, previous))),
+            false => None,
+        };
+        if ticket.fetched {
+            return Verdict::Fresh;
+        }
+        if suspect && previous.is_none() {
+            Counters::bump(&self.counters.rejections_damped);
+            return Verdict::Damped;
+        }
+        slot.retire_locked(&mut state, Some(ticket.generation));
+        Verdict::Renew
+    }
+
+    fn start_damping(&self, slot: &Slot, now: Instant, previous: Option<Damping>) -> Damping {
+        let length = self.config.damping.next(previous.map(|d| d.length));
+        Counters::bump(&self.counters.rejection_cooldowns);
+        tracing::warn!(
+            audience = slot.key.audience(),
+            cooldown = ?length,
+            "the API rejected a token a new one would likely not fix; no new token for the cooldown"
+        );
+        Damping {
+            until: now + length,
+            length,
         }
     }
 

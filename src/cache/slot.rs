@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use super::damping::Damping;
 use super::lifetimes::Schedule;
 use crate::{Error, Token, TokenRequest};
 
@@ -30,6 +31,9 @@ pub(crate) struct Slot {
 pub(super) struct Cached {
     pub(super) token: Arc<Token>,
     pub(super) generation: u64,
+    /// Whether this token replaced a rejected one: if it is rejected too,
+    /// the API is likely to reject any token (see `damping.rs`).
+    pub(super) replaced_rejected: bool,
     /// The schedule as milliseconds after the token's `issued_at`: half the
     /// size of two `Instant`s, in an entry made per cached key.
     refresh_after_ms: u32,
@@ -37,7 +41,12 @@ pub(super) struct Cached {
 }
 
 impl Cached {
-    pub(super) fn new(token: Arc<Token>, generation: u64, schedule: Schedule) -> Self {
+    pub(super) fn new(
+        token: Arc<Token>,
+        generation: u64,
+        schedule: Schedule,
+        replaced_rejected: bool,
+    ) -> Self {
         let millis = |at: std::time::Instant| {
             let after = at.saturating_duration_since(token.issued_at()).as_millis();
             u32::try_from(after).unwrap_or(u32::MAX)
@@ -47,6 +56,7 @@ impl Cached {
             use_for_ms: millis(schedule.use_until),
             token,
             generation,
+            replaced_rejected,
         }
     }
 }
@@ -71,6 +81,12 @@ pub(super) struct FlightState {
     /// next fetch as the one it replaces, so a grant can still use its
     /// refresh token and a fleet can tell it from a newer shared one.
     pub(super) retired: Option<Arc<Token>>,
+    /// The key's rejection cooldown, once the API rejected a token that a
+    /// new one would not fix.
+    pub(super) damping: Option<Box<Damping>>,
+    /// When the last fetch started, so the next starts no sooner than the
+    /// refetch floor after it.
+    pub(super) last_fetch: Option<Instant>,
 }
 
 pub(super) struct Flight {
@@ -104,6 +120,12 @@ impl Slot {
         }
     }
 
+    /// The cached token of generation `generation`, if it is still the one.
+    pub(super) fn cached(&self, generation: u64) -> Option<Arc<Cached>> {
+        let current = self.current.load_full()?;
+        (current.generation == generation).then_some(current)
+    }
+
     /// The cached token, usable or not (for a fetch that replaces it).
     pub(super) fn current_token(&self) -> Option<Arc<Token>> {
         self.current
@@ -120,7 +142,11 @@ impl Slot {
     /// `None`), keeping it as the one the next fetch replaces; a newer token
     /// stored meanwhile survives. Whether a token was forgotten.
     pub(super) fn retire(&self, stale: Option<u64>) -> bool {
-        let mut state = self.flight.lock();
+        self.retire_locked(&mut self.flight.lock(), stale)
+    }
+
+    /// [`retire`](Self::retire), with the flight lock already held.
+    pub(super) fn retire_locked(&self, state: &mut FlightState, stale: Option<u64>) -> bool {
         let mut forgot = None;
         self.current.rcu(|current| {
             let matches = match (current, stale) {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::clock::ManualClock;
-use super::{CacheConfig, Key, Lease, TokenCache};
+use super::{CacheConfig, Key, Lease, Renewal, TokenCache};
 use crate::source::FetchReason;
 use crate::{Error, FetchContext, RetryPolicy, Token, TokenRequest, TokenSource};
 
@@ -143,27 +143,72 @@ async fn a_rejected_token_is_replaced_once_and_given_to_the_source_as_rejected()
     let cache = cache(&source, &clock);
     let slot = cache.slot(&Key::Default);
     let first = lease(&cache).await;
-    clock.advance(Duration::from_secs(1));
+    clock.advance(Duration::from_secs(3));
     let carried = lease(&cache).await;
     assert!(!carried.ticket.fetched());
-    let renewed = cache.renew_after_rejection(&slot, carried.ticket).await;
-    let renewed = renewed.and_then(Result::ok).map(|l| header(&l).to_owned());
-    assert_eq!(renewed.as_deref(), Some("Bearer t2"));
+    assert_eq!(
+        replayed(&cache, &slot, carried.ticket).await.as_deref(),
+        Some("Bearer t2")
+    );
     // A second request that carried the same old token does not fetch again.
-    let again = cache.renew_after_rejection(&slot, carried.ticket).await;
-    let again = again.and_then(Result::ok).map(|l| header(&l).to_owned());
-    assert_eq!(again.as_deref(), Some("Bearer t2"));
+    assert_eq!(
+        replayed(&cache, &slot, carried.ticket).await.as_deref(),
+        Some("Bearer t2")
+    );
     assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     // A token fetched for the very request is not renewed for it.
     assert!(first.ticket.fetched());
-    assert!(
-        cache
-            .renew_after_rejection(&slot, first.ticket)
-            .await
-            .is_none()
-    );
+    let fresh = cache.renew_after_rejection(&slot, first.ticket).await;
+    assert!(matches!(fresh, Ok(Renewal::Fresh)));
     let seen = source.seen.lock().clone();
     assert_eq!(seen[1], (FetchReason::Rejected, Some("t1".into())));
+}
+
+/// The header the request is replayed with, if it is replayed.
+async fn replayed(
+    cache: &TokenCache,
+    slot: &Arc<super::Slot>,
+    ticket: super::Ticket,
+) -> Option<String> {
+    match cache.renew_after_rejection(slot, ticket).await {
+        Ok(Renewal::Replay(lease)) => Some(header(&lease).to_owned()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_replacement_rejected_again_damps_the_key_until_its_cooldown_ends() {
+    let (source, clock) = (Arc::new(Counting::default()), Arc::new(ManualClock::new()));
+    let cache = cache(&source, &clock);
+    let slot = cache.slot(&Key::Default);
+    lease(&cache).await;
+    clock.advance(Duration::from_secs(3));
+    let old = lease(&cache).await;
+    assert!(
+        replayed(&cache, &slot, old.ticket).await.is_some(),
+        "a one-off: renewed"
+    );
+    let replacement = lease(&cache).await;
+    // The replacement is rejected too: damped, nothing fetched.
+    assert!(replayed(&cache, &slot, replacement.ticket).await.is_none());
+    assert!(replayed(&cache, &slot, replacement.ticket).await.is_none());
+    assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(cache.stats().rejection_cooldowns, 1);
+    assert_eq!(cache.stats().rejections_damped, 2);
+    // Past the 2 s cooldown one renewal is allowed, and the next cooldown
+    // doubles.
+    clock.advance(Duration::from_secs(2));
+    assert!(replayed(&cache, &slot, replacement.ticket).await.is_some());
+    let third = lease(&cache).await;
+    assert!(replayed(&cache, &slot, third.ticket).await.is_none());
+    clock.advance(Duration::from_secs(3));
+    assert!(
+        replayed(&cache, &slot, third.ticket).await.is_none(),
+        "4 s this time"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert!(replayed(&cache, &slot, third.ticket).await.is_some());
+    assert_eq!(source.calls.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]

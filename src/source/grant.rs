@@ -82,7 +82,7 @@ macro_rules! grant_setters {
         }
 
         /// Sets how a client secret is sent; see
-        /// [`ClientIdentity::auth`](crate::ClientIdentity::auth) (default:
+        /// [`ClientIdentity::auth`](crate::endpoint::ClientIdentity::auth) (default:
         /// the discovered server's preference, else HTTP Basic).
         pub fn client_auth(mut self, auth: $crate::ClientAuth) -> Self {
             self.settings.endpoint = self.settings.endpoint.map_identity(|id| id.auth(auth));

@@ -13,6 +13,7 @@ mod fleet_redis;
 mod interop;
 mod private_key_jwt;
 mod refresh;
+mod rejection_path;
 mod reliability;
 mod replay;
 mod security;
