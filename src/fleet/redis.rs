@@ -38,7 +38,7 @@ return 0"#;
 /// that take it when free (or left without a time to live), extend it and
 /// release it only for its owner. Clones share one reconnecting connection.
 ///
-/// Tokens are stored under `reqwest-oauth:v1:<namespace>:…`, in clear
+/// Tokens are stored under `reqwest-oauth:v1:{<namespace>:…}`, in clear
 /// unless the `FleetSource` encrypts them (feature `fleet-encryption`):
 /// give the store the protection you give the client secret (ACLs, TLS
 /// with a `rediss://` URL and redis' TLS feature, a private network).
@@ -52,11 +52,66 @@ return 0"#;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     /// For the release at shutdown, which needs a connection that does not
     /// live on the (dying) runtime; `None` for a connection given as is.
-    client: Option<redis::Client>,
+    client: Option<Client>,
     scripts: Scripts,
+}
+
+/// One Redis, or a Redis Cluster (whose connection routes each command to
+/// the node serving its key's slot).
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+#[derive(Clone)]
+enum Client {
+    Single(redis::Client),
+    /// Boxed: twice the size of the other, in a store made once.
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        command: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(command),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => connection.req_packed_command(command),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -82,8 +137,29 @@ impl RedisStore {
         let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(refused)?;
-        let mut store = Self::from_connection(connection);
-        store.client = Some(client);
+        let store = Self::with(Connection::Single(connection), Some(Client::Single(client)));
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Connects to a Redis Cluster through any of its `nodes` (URLs as for
+    /// [`connect`](Self::connect)), and proves the connection the same
+    /// way. Each key's token, lock and failure share a hash tag, so they
+    /// live on one node.
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub async fn connect_cluster(nodes: &[&str]) -> Result<Self, StoreError> {
+        let client = redis::cluster::ClusterClient::builder(nodes.iter().copied())
+            .connection_timeout(RESPONSE_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(1)
+            .build()
+            .map_err(StoreError::new)?;
+        let connection = client.get_async_connection().await.map_err(refused)?;
+        let store = Self::with(
+            Connection::Cluster(connection),
+            Some(Client::Cluster(Box::new(client))),
+        );
         store.ping().await?;
         Ok(store)
     }
@@ -91,9 +167,13 @@ impl RedisStore {
     /// Uses a connection you configured yourself (TLS, timeouts). Not
     /// checked: call [`TokenStore::get`] once to prove it.
     pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self::with(Connection::Single(connection), None)
+    }
+
+    fn with(connection: Connection, client: Option<Client>) -> Self {
         RedisStore {
             connection,
-            client: None,
+            client,
             scripts: Scripts {
                 lock: redis::Script::new(LOCK),
                 extend: redis::Script::new(EXTEND),
@@ -251,18 +331,20 @@ impl TokenStore for RedisStore {
                 "a RedisStore made from a connection cannot release at shutdown",
             ));
         };
-        let mut connection = client
-            .get_connection_with_timeout(RESPONSE_TIMEOUT)
-            .map_err(StoreError::new)?;
-        connection
-            .set_read_timeout(Some(RESPONSE_TIMEOUT))
-            .and_then(|()| connection.set_write_timeout(Some(RESPONSE_TIMEOUT)))
-            .map_err(StoreError::new)?;
         let mut invocation = self.scripts.unlock.key(key);
         invocation.arg(owner);
-        invocation
-            .invoke::<i64>(&mut connection)
-            .map(drop)
-            .map_err(StoreError::new)
+        let released = || -> redis::RedisResult<i64> {
+            match client {
+                Client::Single(client) => {
+                    let mut connection = client.get_connection_with_timeout(RESPONSE_TIMEOUT)?;
+                    connection.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+                    connection.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+                    invocation.invoke(&mut connection)
+                }
+                #[cfg(feature = "redis-cluster")]
+                Client::Cluster(client) => invocation.invoke(&mut client.get_connection()?),
+            }
+        };
+        released().map(drop).map_err(StoreError::new)
     }
 }

@@ -171,7 +171,9 @@ impl<S: TokenSource> FleetSource<S> {
     fn store_key(&self, request: &TokenRequest) -> String {
         let parts = [request.audience(), request.scope(), request.resource()];
         let parts = serde_json::to_string(&parts).unwrap_or_default();
-        format!("reqwest-oauth:v1:{}:{parts}", self.namespace)
+        // The braces are a Redis Cluster hash tag: the token, its lock and
+        // its failure (`<key>:lock`, `<key>:failed`) hash to one slot.
+        format!("reqwest-oauth:v1:{{{}:{parts}}}", self.namespace)
     }
 
     /// Reads the key's shared token. The token this fetch replaces after a

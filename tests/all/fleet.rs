@@ -132,7 +132,7 @@ async fn a_lock_left_by_a_dead_replica_is_waited_out_then_taken_over() {
     within_timeout(async {
         let (auth, api) = common::servers().await;
         let store = MemoryStore::new();
-        let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+        let lock = fleet::LOCK_KEY;
         let ttl = Duration::from_millis(400);
         assert!(
             store
@@ -187,7 +187,7 @@ async fn a_fetch_dropped_while_holding_the_lock_releases_it() {
         );
         assert!(fetch.await.is_err(), "the wrapped source never answers");
 
-        let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+        let lock = fleet::LOCK_KEY;
         let mut free = false;
         for _ in 0..100 {
             free = store

@@ -7,6 +7,7 @@ mod chaos;
 mod common;
 mod discovery;
 mod fleet;
+mod fleet_cluster;
 mod fleet_encryption;
 mod fleet_processes;
 mod fleet_redis;

@@ -139,8 +139,9 @@ pub async fn every_request_succeeds(api: &ApiServer, clients: &[ClientWithMiddle
 
 /// The store keys of namespace `orders`' default token, its lock, and its
 /// shared failure.
-pub const TOKEN_KEY: &str = "reqwest-oauth:v1:orders:[null,null,null]";
-pub const LOCK_KEY: &str = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+pub const TOKEN_KEY: &str = "reqwest-oauth:v1:{orders:[null,null,null]}";
+pub const LOCK_KEY: &str = "reqwest-oauth:v1:{orders:[null,null,null]}:lock";
+pub const FAILED_KEY: &str = "reqwest-oauth:v1:{orders:[null,null,null]}:failed";
 
 /// A replica that starts after the shared token was revoked reads it from
 /// the store: a burst of its requests meets `401`s, and the cache replaces
