@@ -56,7 +56,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 ///
 /// The store failing never fails a request: the process logs a warning
 /// and fetches for itself. Refresh tokens are shared only when the store
-/// is encrypted ([`FleetSource::encrypt`], feature `fleet-encryption`);
+/// is encrypted (`FleetSource::encrypt`, feature `fleet-encryption`);
 /// otherwise each renewal runs the wrapped source's grant.
 ///
 /// ```no_run
@@ -378,6 +378,7 @@ impl<S> fmt::Debug for FleetSource<S> {
             .field("namespace", &self.namespace)
             .field("lock_ttl", &self.lock_ttl)
             .field("poll_interval", &self.poll_interval)
+            .field("encrypted", &self.sealed())
             .finish_non_exhaustive()
     }
 }
