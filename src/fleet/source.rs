@@ -134,14 +134,6 @@ impl<S: TokenSource> FleetSource<S> {
         self
     }
 
-    /// Whether stored values are sealed (and so may carry refresh tokens).
-    fn sealed(&self) -> bool {
-        #[cfg(feature = "fleet-encryption")]
-        return self.cipher.is_some();
-        #[cfg(not(feature = "fleet-encryption"))]
-        false
-    }
-
     /// The value to store under `key`: sealed when a cipher is set.
     fn seal(&self, key: &str, value: &str) -> Option<Zeroizing<String>> {
         #[cfg(feature = "fleet-encryption")]
@@ -369,6 +361,16 @@ impl<S: TokenSource> TokenSource for FleetSource<S> {
             return Err(Error::EmptyNamespace);
         }
         self.inner.check()
+    }
+}
+
+impl<S> FleetSource<S> {
+    /// Whether stored values are sealed (and so may carry refresh tokens).
+    fn sealed(&self) -> bool {
+        #[cfg(feature = "fleet-encryption")]
+        return self.cipher.is_some();
+        #[cfg(not(feature = "fleet-encryption"))]
+        false
     }
 }
 
