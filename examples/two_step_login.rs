@@ -1,6 +1,8 @@
 //! A legacy two-step login as a token source, in a few lines: POST the
 //! username and password as JSON for an `auth_token`, then exchange that
-//! (as a bearer token) for an `access_token` with an absolute expiry.
+//! (as a bearer token) for an `access_token` with an absolute expiry. A
+//! refusal at either step becomes the crate's typed error through
+//! `Error::from_token_response`, classified as the built-in grants'.
 //!
 //! ```text
 //! cargo run --example two_step_login
@@ -21,23 +23,29 @@ pub fn legacy_login(base: String, username: String, password: String) -> impl To
         let (http, base) = (http.clone(), base.clone());
         let login = json!({ "username": username, "password": password });
         async move {
-            // Step 1: credentials for a short-lived auth token.
-            let step1: Value = http
+            // Step 1: credentials for a short-lived auth token. A refusal
+            // becomes the typed error the built-in grants give: a wrong
+            // password (401) is permanent and never retried, so the vendor
+            // sees one failed login, not three; a 503 is retried.
+            let response = http
                 .post(format!("{base}/v1/login"))
                 .json(&login)
                 .send()
-                .await?
-                .error_for_status()?
-                .json()
                 .await?;
+            if !response.status().is_success() {
+                return Err(Error::from_token_response(response).await);
+            }
+            let step1: Value = response.json().await?;
             let auth_token = field(&step1["auth_token"]["token"], "auth_token.token")?;
             // Step 2: the auth token, as a bearer token, for the access token.
             let response = http
                 .post(format!("{base}/v1/access_token"))
                 .bearer_auth(auth_token)
                 .send()
-                .await?
-                .error_for_status()?;
+                .await?;
+            if !response.status().is_success() {
+                return Err(Error::from_token_response(response).await);
+            }
             let server_now = server_date(response.headers());
             let step2: Value = response.json().await?;
             let expires_at = parse_rfc3339(field(
@@ -80,6 +88,16 @@ pub async fn stand_in_cloud() -> MockServer {
             "username": "me@example.com",
             "auth_token": { "token": "78n4xGh2aC_V8awk4jsA", "expires_at": "2099-05-19T13:31:05Z" }
         })))
+        .mount(&server)
+        .await;
+    // Any other login: refused, in the vendor's own words.
+    Mock::given(method("POST"))
+        .and(path("/v1/login"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({ "message": "Invalid email or password" })),
+        )
+        .with_priority(10)
         .mount(&server)
         .await;
     Mock::given(method("POST"))

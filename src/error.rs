@@ -61,6 +61,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// An access token that cannot be sent as an RFC 6750 bearer credential
+    /// (empty, whitespace, control bytes, non-ASCII). Made by
+    /// [`Token::bearer`](crate::Token::bearer), so every source's tokens are
+    /// checked; the token itself is never quoted.
+    #[error("the access token cannot be sent as a bearer credential: {0}")]
+    InvalidToken(TokenProblem),
+
+    /// A token response's expiry field is present but cannot be read (for
+    /// example `"expires_at": "not-a-date"`); guessing a lifetime instead
+    /// could keep a dead token in use.
+    #[error("token endpoint sent an unreadable `{field}`: {reason}")]
+    InvalidExpiry {
+        /// The field: `expires_in`, `expires_at`, `access_token_expires_at`
+        /// or `expires_on`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The token endpoint issued a token of a type other than `Bearer`.
     #[error("token endpoint issued a {0:?} token; only bearer tokens can be attached")]
     UnsupportedTokenType(String),
@@ -97,7 +116,7 @@ pub enum Error {
     /// not `http`/`https`.
     #[error("{what} URL is not usable: {reason}")]
     InvalidUrl {
-        /// Which URL: `"token endpoint"` or `"issuer"`.
+        /// Which URL: `"token endpoint"`, `"issuer"` or `"resource"`.
         what: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -171,9 +190,32 @@ pub enum Error {
 }
 
 /// Lets a custom [`TokenSource`](crate::TokenSource) use `?` on reqwest
-/// calls: a failed exchange is a (transient) transport error.
+/// calls, classified as the built-in grants classify them: a status error
+/// (from `error_for_status`) becomes an [`Error::TokenEndpoint`] with that
+/// status, transient only for 408, 429 and 5xx (a refused password is never
+/// retried); a body that does not decode is permanent; a connection or
+/// timeout failure is a transient [`Error::Transport`].
+///
+/// ```
+/// use reqwest_oauth::Error;
+///
+/// # async fn demo(response: reqwest::Response) -> Result<(), Error> {
+/// // A 401 from a login call: permanent, not retried.
+/// let checked = response.error_for_status()?;
+/// # let _ = checked;
+/// # Ok(()) }
+/// ```
 impl From<reqwest::Error> for Error {
     fn from(error: reqwest::Error) -> Self {
+        if let Some(status) = error.status() {
+            return EndpointError::bare(status).into();
+        }
+        if error.is_decode() || error.is_builder() || error.is_redirect() {
+            return Error::Custom {
+                source: Arc::new(error.without_url()),
+                transient: false,
+            };
+        }
         Error::transport(error)
     }
 }
@@ -186,7 +228,8 @@ impl From<EndpointError> for Error {
 
 impl Error {
     /// Whether trying again later may succeed: the network failed, the
-    /// endpoint timed out, answered 5xx or 429, or the fetch was cut short.
+    /// endpoint timed out, answered 5xx, 429 or 408, or the fetch was cut
+    /// short.
     /// Bad credentials, refused grants and bad configuration are permanent.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -194,7 +237,9 @@ impl Error {
             Error::Custom { transient, .. } => *transient,
             Error::CoolingDown { last, .. } => last.is_transient(),
             Error::TokenEndpoint(e) => {
-                e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS
+                e.status.is_server_error()
+                    || e.status == StatusCode::TOO_MANY_REQUESTS
+                    || e.status == StatusCode::REQUEST_TIMEOUT
             }
             _ => false,
         }
@@ -235,6 +280,44 @@ impl Error {
         }
     }
 
+    /// Reads a token-endpoint-like answer that refused (an error status, or
+    /// an OAuth `error` member) into the same typed [`EndpointError`] the
+    /// built-in grants produce: status, `error` code, description, vendor
+    /// `message`, `error_uri`, `Retry-After`, or a short snippet of a body
+    /// that is not an error object. At most 64 KiB of the body is read; a
+    /// failure to read it is returned instead.
+    ///
+    /// For a custom [`TokenSource`](crate::TokenSource) whose flow talks to
+    /// an endpoint the built-in grants cannot drive:
+    ///
+    /// ```no_run
+    /// use reqwest_oauth::{Error, FetchContext, Token, TokenSource};
+    ///
+    /// struct Login(reqwest::Client);
+    ///
+    /// impl TokenSource for Login {
+    ///     async fn fetch(&self, _cx: FetchContext<'_>) -> Result<Token, Error> {
+    ///         let response = self.0.post("https://vendor.example/login").send().await?;
+    ///         if !response.status().is_success() {
+    ///             // 401 invalid_grant: permanent, never retried; 503: retried.
+    ///             return Err(Error::from_token_response(response).await);
+    ///         }
+    ///         let body: serde_json::Value = response.json().await?;
+    ///         Token::bearer(body["token"].as_str().unwrap_or_default())
+    ///     }
+    /// }
+    /// ```
+    pub async fn from_token_response(mut response: reqwest::Response) -> Error {
+        let status = response.status();
+        let limit = crate::endpoint::DEFAULT_BODY_LIMIT;
+        match crate::http_read::read_limited(&mut response, limit).await {
+            Ok(body) => {
+                crate::endpoint::exchange::refusal(status, response.headers(), &body).into()
+            }
+            Err(error) => error,
+        }
+    }
+
     /// The error answered during a cooldown: the failed fetch's own, and
     /// how long until the key may fetch again.
     pub(crate) fn cooling_down(last: &Error, retry_in: std::time::Duration) -> Self {
@@ -250,6 +333,42 @@ impl Error {
         // credentials in a query string.
         Error::Transport {
             source: Arc::new(source.without_url()),
+        }
+    }
+}
+
+/// Why an access token cannot be sent as a bearer credential (RFC 6750
+/// 2.1 allows visible ASCII only); positions are byte offsets, so the
+/// token itself never has to be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenProblem {
+    /// The token is empty.
+    Empty,
+    /// A space, tab, line break or other whitespace at byte `at`.
+    Whitespace {
+        /// Byte offset of the first offending character.
+        at: usize,
+    },
+    /// A control byte (other than whitespace) at byte `at`.
+    Control {
+        /// Byte offset of the first offending byte.
+        at: usize,
+    },
+    /// A character outside ASCII at byte `at`.
+    NonAscii {
+        /// Byte offset of the first offending character.
+        at: usize,
+    },
+}
+
+impl fmt::Display for TokenProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenProblem::Empty => f.write_str("it is empty"),
+            TokenProblem::Whitespace { at } => write!(f, "whitespace at byte {at}"),
+            TokenProblem::Control { at } => write!(f, "a control byte at byte {at}"),
+            TokenProblem::NonAscii { at } => write!(f, "a non-ASCII character at byte {at}"),
         }
     }
 }
@@ -355,6 +474,19 @@ pub struct EndpointError {
 }
 
 impl EndpointError {
+    /// An error with a status and nothing else known about it.
+    pub(crate) fn bare(status: StatusCode) -> Self {
+        EndpointError {
+            status,
+            code: None,
+            description: None,
+            message: None,
+            uri: None,
+            body_snippet: None,
+            retry_after: None,
+        }
+    }
+
     /// The HTTP status of the error response.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -33,7 +33,9 @@
 //! - [`ClientCredentials`]: a service calling an API as itself (RFC 6749 4.4).
 //! - [`PasswordGrant`]: a dedicated API user's name and password (RFC 6749 4.3).
 //! - Either, found from an issuer URL: [`ClientCredentials::discover`].
-//! - Refresh tokens are used automatically when a grant returns one.
+//! - Refresh tokens are used automatically by the password grant, with the
+//!   key's scope, audience and resources; client credentials renew by
+//!   running the grant again (RFC 6749 4.4.3).
 //! - Anything else: an async closure ([`source_fn`]) or a [`TokenSource`]
 //!   implementation; [`TokenEndpoint`] does the HTTP and error handling if
 //!   your flow talks to a token endpoint.
@@ -71,7 +73,10 @@
 //! When no token can be had the request is not sent: the caller gets an
 //! [`Error`] inside `reqwest_middleware::Error::Middleware`. Get it back with
 //! [`Error::from_middleware`]; [`endpoint::EndpointError`] holds what the token
-//! endpoint said (status, `error`, `error_description`, `message`).
+//! endpoint said (status, `error`, `error_description`, `message`). A
+//! custom source gets the same typed error from a refusal with
+//! [`Error::from_token_response`], and `?` on a reqwest status error is
+//! classified the same way (408, 429, 5xx transient; other 4xx permanent).
 //!
 //! # Fleet mode
 //!
@@ -97,6 +102,7 @@ mod assertion;
 mod attach;
 mod builder;
 mod cache;
+mod challenge;
 mod discovery;
 pub mod endpoint;
 pub mod error;
@@ -143,10 +149,12 @@ pub mod grant {
 }
 
 /// The middleware's policies: when tokens are renewed ahead of expiry, how
-/// failed fetches are retried, which responses mean a rejected token, and
+/// failed fetches are retried, which responses mean a rejected token (and
+/// the `WWW-Authenticate` parser to write your own predicate with), and
 /// which requests are replayed after one.
 pub mod policy {
     pub use crate::cache::{RefreshAhead, RejectionDamping};
+    pub use crate::challenge::{Challenge, challenges};
     pub use crate::outcome::{ReplayOutcome, SkipReason};
     pub use crate::rejection::token_rejected;
     pub use crate::replay::ReplayPolicy;

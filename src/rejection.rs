@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
-use http::header::WWW_AUTHENTICATE;
+use http::{HeaderMap, StatusCode};
+
+use crate::challenge::{Challenge, challenges};
 
 /// Decides from an API response whether the token it carried was rejected
 /// (expired or revoked), so a new token is worth one replay: the builder's
@@ -30,11 +31,17 @@ impl Default for Rejection {
     }
 }
 
-/// Whether the API rejected the token, by default: a `401` whose `WWW-Authenticate`
-/// bearer challenge says `error="invalid_token"` (RFC 6750 3.1), or a `401`
-/// with no bearer error at all (many APIs answer an expired token with a
-/// bare 401 and a JSON body). A `401` naming another bearer error, such as
-/// `invalid_request`, is not a token problem and is returned as it is.
+/// Whether the API rejected the token, by default: a `401` whose bearer
+/// challenge says `error="invalid_token"` (RFC 6750 3.1), or a `401` with a
+/// bearer challenge naming no error, or with no challenge at all (many APIs
+/// answer an expired token with a bare 401 and a JSON body).
+///
+/// Not a rejection: a `401` naming another bearer error (such as
+/// `invalid_request` or `insufficient_scope`), or whose challenges name only
+/// other schemes (`Basic realm="legacy"`): a new token would not help, so
+/// the response is returned as it is. Challenges are read with the RFC 7235
+/// parser ([`challenges`](crate::policy::challenges)), so case, whitespace
+/// and quoting do not change the answer.
 ///
 /// ```
 /// use reqwest_oauth::policy::token_rejected;
@@ -52,92 +59,84 @@ impl Default for Rejection {
 ///     .body("")
 ///     .unwrap();
 /// assert!(!token_rejected(&malformed.into()));
+///
+/// let other_scheme = http::Response::builder()
+///     .status(401)
+///     .header("www-authenticate", r#"Basic realm="legacy""#)
+///     .body("")
+///     .unwrap();
+/// assert!(!token_rejected(&other_scheme.into()));
 /// ```
 pub fn token_rejected(response: &reqwest::Response) -> bool {
-    if response.status() != StatusCode::UNAUTHORIZED {
+    response.status() == StatusCode::UNAUTHORIZED && rejects_bearer(response.headers())
+}
+
+/// Whether a 401's challenges say the bearer token was refused.
+fn rejects_bearer(headers: &HeaderMap) -> bool {
+    let found = challenges(headers);
+    if found.is_empty() {
+        return true;
+    }
+    let mut bearer = found.iter().filter(|c| c.is("Bearer")).peekable();
+    if bearer.peek().is_none() {
         return false;
     }
-    let error = response
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(bearer_error);
-    match error {
+    match bearer.find_map(Challenge::error) {
         Some(code) => code == "invalid_token",
         None => true,
     }
 }
 
-/// The `error` parameter of the `Bearer` challenge in one `WWW-Authenticate`
-/// value, if there is one.
-fn bearer_error(header: &str) -> Option<String> {
-    let mut in_bearer = false;
-    for item in split_unquoted_commas(header) {
-        let item = item.trim();
-        let param = match item.split_once(char::is_whitespace) {
-            // "Scheme param=value" starts a new challenge.
-            Some((scheme, rest)) if !scheme.contains('=') => {
-                in_bearer = scheme.eq_ignore_ascii_case("bearer");
-                rest.trim()
-            }
-            // A lone "Scheme" starts a new challenge with no parameters.
-            None if !item.contains('=') => {
-                in_bearer = item.eq_ignore_ascii_case("bearer");
-                continue;
-            }
-            _ => item,
-        };
-        if !in_bearer {
-            continue;
-        }
-        if let Some((name, value)) = param.split_once('=')
-            && name.trim().eq_ignore_ascii_case("error")
-        {
-            return Some(value.trim().trim_matches('"').to_owned());
-        }
-    }
-    None
-}
-
-fn split_unquoted_commas(header: &str) -> impl Iterator<Item = &str> {
-    let mut quoted = false;
-    let mut escaped = false;
-    header.split(move |c: char| {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => return true,
-            _ => {}
-        }
-        false
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::bearer_error;
+    use super::*;
+
+    fn rejected(values: &[&str]) -> bool {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                http::header::WWW_AUTHENTICATE,
+                value.parse().expect("header"),
+            );
+        }
+        rejects_bearer(&headers)
+    }
 
     #[test]
-    fn finds_the_bearer_error_among_challenges() {
+    fn reads_the_bearer_error_whatever_the_spelling() {
         let cases = [
-            (r#"Bearer error="invalid_token""#, Some("invalid_token")),
+            (&[r#"Bearer error="invalid_token""#][..], true),
             (
-                r#"Bearer realm="a, b", error="invalid_token", error_description="x""#,
-                Some("invalid_token"),
+                &[r#"Bearer realm="a, b", error="invalid_token", error_description="x""#],
+                true,
             ),
             (
-                r#"Basic realm="x", Bearer error=insufficient_scope"#,
-                Some("insufficient_scope"),
+                &[r#"Basic realm="x", Bearer error=insufficient_scope"#],
+                false,
             ),
-            (r#"Basic error="invalid_token""#, None),
-            (r#"Bearer realm="api""#, None),
-            ("Bearer", None),
-            (r#"Bearer realm="q\"uote, error=no""#, None),
+            (
+                &[r#"bearer Error_Description = "x y", ERROR = insufficient_scope"#],
+                false,
+            ),
+            (&[r#"BEARER ERROR = "invalid_token""#], true),
+            (&[r#"Bearer realm="api""#], true),
+            (&["Bearer"], true),
+            (&[r#"Bearer realm="q\"uote, error=no""#], true),
+            (&[], true),
         ];
-        for (header, expected) in cases {
-            assert_eq!(bearer_error(header).as_deref(), expected, "{header}");
+        for (values, expected) in cases {
+            assert_eq!(rejected(values), expected, "{values:?}");
         }
+    }
+
+    #[test]
+    fn a_401_naming_only_other_schemes_is_not_a_token_rejection() {
+        assert!(!rejected(&[r#"Basic realm="legacy""#]));
+        assert!(!rejected(&[r#"Basic error="invalid_token""#]));
+        assert!(!rejected(&[
+            r#"Basic realm="a""#,
+            r#"Digest realm="b", nonce="n""#
+        ]));
+        assert!(rejected(&[r#"Basic realm="a""#, "Bearer"]));
     }
 }

@@ -1,9 +1,8 @@
 //! Reading what a token endpoint answered: a token (RFC 6749 5.1) or an
 //! error (RFC 6749 5.2, plus the `message` shape some vendors use).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
@@ -17,38 +16,71 @@ const ABSOLUTE_EXPIRY_FIELDS: [&str; 3] = ["expires_at", "access_token_expires_a
 /// How much of a non-JSON error body is quoted in an error.
 const SNIPPET_CHARS: usize = 120;
 
-/// Reads a successful token response body into a [`Token`].
-///
-/// The body is JSON, or a form when the server says so (some do). Expiry
-/// comes from `expires_in`; failing that, an absolute expiry field; failing
-/// that, the `exp` claim of a JWT access token; failing that, none (the
-/// cache's default lifetime applies).
-pub(crate) fn parse_token(
+/// What a token endpoint's answer is: a token, or a refusal whose typed
+/// error the caller builds with [`parse_error`] (one place, so whatever is
+/// done to server-supplied error text is done to every refusal).
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// A usable token response.
+    Token(Token),
+    /// An error status, or a success status whose body has an `error`
+    /// member (some servers answer errors with 200): read it with
+    /// [`parse_error`].
+    Refused,
+}
+
+/// Reads a token endpoint's answer: a refusal (an error status, or an
+/// `error` member whatever the status; no token in such a body is used),
+/// else a token response.
+pub(crate) fn parse_answer(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
     issued_at: Instant,
-) -> Result<Token, Error> {
-    let invalid = |reason: &str| Error::InvalidTokenResponse {
+) -> Result<Answer, Error> {
+    if !status.is_success() {
+        return Ok(Answer::Refused);
+    }
+    let fields = body_fields(body).map_err(|reason| invalid(status, reason))?;
+    if fields.get("error").is_some_and(|e| !e.is_null()) {
+        return Ok(Answer::Refused);
+    }
+    parse_token(status, headers, fields, issued_at).map(Answer::Token)
+}
+
+fn invalid(status: StatusCode, reason: &str) -> Error {
+    Error::InvalidTokenResponse {
         status,
         reason: reason.to_owned(),
-    };
-    let mut fields = token_fields(headers, body).map_err(invalid)?;
+    }
+}
+
+/// Reads a successful token response's fields into a [`Token`].
+///
+/// Expiry: `expires_in`, else an absolute expiry field, each capped by the
+/// `exp` of a JWT access token when that is earlier; with none of them, no
+/// lifetime (the cache's default applies).
+fn parse_token(
+    status: StatusCode,
+    headers: &HeaderMap,
+    mut fields: Map<String, Value>,
+    issued_at: Instant,
+) -> Result<Token, Error> {
     let access_token = match fields.remove("access_token") {
         Some(Value::String(token)) => token,
-        Some(_) => return Err(invalid("`access_token` is not a string")),
-        None => return Err(invalid("the body has no `access_token`")),
+        Some(_) => return Err(invalid(status, "`access_token` is not a string")),
+        None => return Err(invalid(status, "the body has no `access_token`")),
     };
-    // RFC 6749 requires token_type, but servers that leave it out issue
-    // bearer tokens, so a missing type is read as bearer.
+    // RFC 6749 requires token_type, but servers that leave it out (or send
+    // it empty or null) issue bearer tokens, so those read as bearer.
     match fields.remove("token_type") {
-        None => {}
-        Some(Value::String(kind)) if kind.eq_ignore_ascii_case("bearer") => {}
+        None | Some(Value::Null) => {}
+        Some(Value::String(kind)) if kind.is_empty() || kind.eq_ignore_ascii_case("bearer") => {}
         Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),
-        Some(_) => return Err(invalid("`token_type` is not a string")),
+        Some(_) => return Err(invalid(status, "`token_type` is not a string")),
     }
     let mut token = Token::bearer(access_token)?.with_issued_at(issued_at);
-    if let Some(lifetime) = lifetime(&mut fields, token.secret(), headers).map_err(invalid)? {
+    if let Some(lifetime) = lifetime(&mut fields, token.secret(), headers)? {
         token = token.with_expires_in(lifetime);
     }
     if let Some(Value::String(refresh)) = fields.remove("refresh_token") {
@@ -60,88 +92,103 @@ pub(crate) fn parse_token(
     Ok(token.with_extra(fields))
 }
 
-/// The body's fields: JSON, or a form when the server says so (some do).
-fn token_fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    let is_form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if is_form {
-        return Ok(form_urlencoded::parse(strip_bom(body))
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect());
+/// The body's fields, whatever its `Content-Type` says: servers label JSON
+/// `text/plain` or `text/html`, or send a form, or no label at all. A JSON
+/// object is read as one; otherwise a body that looks like a form (a `=`,
+/// and not markup) as a form.
+fn body_fields(body: &[u8]) -> Result<Map<String, Value>, &'static str> {
+    let body = strip_bom(body).trim_ascii();
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => return Ok(fields),
+        Ok(_) => return Err("the body is not a JSON object"),
+        Err(_) => {}
     }
-    match serde_json::from_slice::<Value>(strip_bom(body)) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err("the body is not a JSON object"),
-        Err(_) => Err("the body is not JSON"),
+    let form_like = body.contains(&b'=') && !matches!(body.first(), Some(b'<' | b'{' | b'['));
+    if !form_like {
+        return Err("the body is neither JSON nor a form");
     }
+    Ok(form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect())
 }
 
-/// The token's lifetime: `expires_in`, else an absolute expiry field, else
-/// the access token's JWT `exp`, each absolute moment measured by the
-/// server's clock (its `Date`) when known. Takes `expires_in` out of
+/// The token's lifetime: `expires_in`, else the first absolute expiry field
+/// present (measured by the server's `Date` when known); the access token's
+/// JWT `exp` caps either, since a server that writes whole-second `exp`
+/// kills the token before `expires_in` says. Takes `expires_in` out of
 /// `fields`; the absolute fields stay, as extras.
 fn lifetime(
     fields: &mut Map<String, Value>,
     access_token: &str,
     headers: &HeaderMap,
-) -> Result<Option<Duration>, &'static str> {
-    if let Some(value) = fields.remove("expires_in") {
-        let announced = seconds_from(&value).map_err(|()| "`expires_in` is not a number")?;
-        if announced.is_some() {
-            return Ok(announced);
-        }
-    }
-    let absolute = ABSOLUTE_EXPIRY_FIELDS
-        .iter()
-        .find_map(|name| fields.get(*name).and_then(absolute_expiry))
-        .or_else(|| jwt_expiry(access_token));
-    // Converted here, so the flow stays response -> expiry -> token.
-    Ok(absolute.map(|at| lifetime_until(at, server_date(headers))))
+) -> Result<Option<Duration>, Error> {
+    let server_now = server_date(headers);
+    let announced = match fields.remove("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(seconds_from(&value).map_err(|reason| Error::InvalidExpiry {
+            field: "expires_in".into(),
+            reason: reason.into(),
+        })?),
+    };
+    let stated = match announced {
+        Some(lifetime) => Some(lifetime),
+        None => absolute_field(fields)?.map(|at| lifetime_until(at, server_now)),
+    };
+    let from_jwt = jwt_expiry(access_token).map(|at| lifetime_until(at, server_now));
+    Ok(match (stated, from_jwt) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }
 
-/// Reads `expires_in` sent as a number or a numeric string; fractions are
-/// kept. Zero or negative says nothing usable (some servers send 0 for "no
-/// expiry"), so it reads as absent (`Ok(None)`) and the next expiry source
-/// applies, rather than a token that must be fetched for every request.
-/// Anything else that is not a number is an error.
-fn seconds_from(value: &Value) -> Result<Option<Duration>, ()> {
+/// The first absolute expiry field present (null counts as absent); one
+/// that is present but unreadable is an error, not a reason to guess.
+fn absolute_field(fields: &Map<String, Value>) -> Result<Option<SystemTime>, Error> {
+    let found = ABSOLUTE_EXPIRY_FIELDS
+        .iter()
+        .find_map(|name| Some((*name, fields.get(*name).filter(|v| !v.is_null())?)));
+    let Some((name, value)) = found else {
+        return Ok(None);
+    };
+    match absolute_expiry(value) {
+        Some(at) => Ok(Some(at)),
+        None => Err(Error::InvalidExpiry {
+            field: name.into(),
+            reason: "not an RFC 3339 time or epoch seconds".into(),
+        }),
+    }
+}
+
+/// Reads `expires_in` sent as a number or a numeric string, floored to whole
+/// seconds (a fraction is never trusted to extend a token). Zero or less is
+/// a token dead on arrival: `Duration::ZERO`, which the cache hands to the
+/// waiting requests but does not keep. Anything else is an error.
+fn seconds_from(value: &Value) -> Result<Duration, &'static str> {
     let seconds = match value {
-        Value::Number(n) => n.as_f64().ok_or(())?,
-        Value::String(s) => s.trim().parse::<f64>().map_err(drop)?,
-        _ => return Err(()),
+        Value::Number(n) => n.as_f64().ok_or("not a number")?,
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| "not a number")?,
+        _ => return Err("not a number"),
     };
     if !seconds.is_finite() {
-        return Err(());
+        return Err("not a finite number");
     }
+    let seconds = seconds.floor();
     if seconds <= 0.0 {
-        return Ok(None);
+        return Ok(Duration::ZERO);
     }
     // try_from_secs_f64 fails only for values beyond ~584 billion years;
     // those are capped by the cache's maximum lifetime anyway.
-    Ok(Some(
-        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
-    ))
+    Ok(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
-/// Reads an error response body into what the server said.
+/// Reads an error response body (JSON or a form, sniffed) into what the
+/// server said. Called only from `endpoint::exchange::refusal`, the one
+/// place a refusal becomes an [`EndpointError`].
 pub(crate) fn parse_error(status: StatusCode, body: &[u8]) -> EndpointError {
-    let mut error = EndpointError {
-        status,
-        code: None,
-        description: None,
-        message: None,
-        uri: None,
-        body_snippet: None,
-        retry_after: None,
-    };
-    match serde_json::from_slice::<Value>(strip_bom(body)) {
-        Ok(Value::Object(fields)) => read_error_fields(&mut error, &fields),
-        _ => error.body_snippet = snippet(body),
+    let mut error = EndpointError::bare(status);
+    match body_fields(body) {
+        Ok(fields) => read_error_fields(&mut error, &fields),
+        Err(_) => error.body_snippet = snippet(body),
     }
     error
 }
@@ -189,11 +236,11 @@ pub mod fuzzing {
         let mut headers = HeaderMap::new();
         if form {
             headers.insert(
-                CONTENT_TYPE,
+                http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/x-www-form-urlencoded"),
             );
         }
-        let _ = parse_token(status, &headers, body, Instant::now());
+        let _ = parse_answer(status, &headers, body, Instant::now());
         let _ = parse_error(status, body).to_string();
     }
 }
@@ -203,28 +250,28 @@ mod tests {
     use super::*;
 
     fn token(body: &str) -> Result<Token, Error> {
-        parse_token(
-            StatusCode::OK,
-            &HeaderMap::new(),
-            body.as_bytes(),
-            Instant::now(),
-        )
+        parse_token_with(&HeaderMap::new(), body.as_bytes())
+    }
+
+    fn parse_token_with(headers: &HeaderMap, body: &[u8]) -> Result<Token, Error> {
+        match parse_answer(StatusCode::OK, headers, body, Instant::now())? {
+            Answer::Token(token) => Ok(token),
+            Answer::Refused => Err(parse_error(StatusCode::OK, body).into()),
+        }
     }
 
     #[test]
     fn reads_form_encoded_token_responses() {
         let mut headers = HeaderMap::new();
         headers.insert(
-            CONTENT_TYPE,
+            http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded; charset=utf-8"
                 .parse()
                 .expect("header"),
         );
-        let t = parse_token(
-            StatusCode::OK,
+        let t = parse_token_with(
             &headers,
             b"access_token=a%2Bb&token_type=bearer&expires_in=30",
-            Instant::now(),
         )
         .expect("form token");
         assert_eq!(t.secret(), "a+b");
@@ -239,45 +286,166 @@ mod tests {
             "Mon, 19 May 2014 13:00:00 GMT".parse().expect("header"),
         );
         let body = br#"{"access_token":"a","access_token_expires_at":"2014-05-19T15:31:05+02:00"}"#;
-        let t = parse_token(StatusCode::OK, &headers, body, Instant::now()).expect("token");
+        let t = parse_token_with(&headers, body).expect("token");
         assert_eq!(t.expires_in(), Some(Duration::from_secs(31 * 60 + 5)));
     }
 
     #[test]
-    fn reads_expires_in_as_number_string_and_float() {
+    fn reads_expires_in_as_number_string_and_float_floored() {
         for (body, secs) in [
             (
                 r#"{"access_token":"a","token_type":"Bearer","expires_in":60}"#,
-                60.0,
+                60,
             ),
             (
                 r#"{"access_token":"a","token_type":"bearer","expires_in":"60"}"#,
-                60.0,
+                60,
             ),
-            (r#"{"access_token":"a","expires_in":1.5}"#, 1.5),
+            (r#"{"access_token":"a","expires_in":1.5}"#, 1),
+            (r#"{"access_token":"a","expires_in":"59.999"}"#, 59),
         ] {
             let t = token(body).expect(body);
-            assert_eq!(
-                t.expires_in(),
-                Some(Duration::from_secs_f64(secs)),
-                "{body}"
-            );
+            assert_eq!(t.expires_in(), Some(Duration::from_secs(secs)), "{body}");
         }
-        for unusable in [
-            r#"{"access_token":"a","expires_in":-5}"#,
-            r#"{"access_token":"a","expires_in":"0"}"#,
-        ] {
-            assert_eq!(
-                token(unusable).expect(unusable).expires_in(),
-                None,
-                "{unusable}"
-            );
-        }
-        assert!(token(r#"{"access_token":"a","expires_in":"soon"}"#).is_err());
+        assert!(matches!(
+            token(r#"{"access_token":"a","expires_in":"soon"}"#),
+            Err(Error::InvalidExpiry { field, .. }) if field == "expires_in"
+        ));
     }
 
     #[test]
-    fn refuses_non_bearer_and_missing_token() {
+    fn a_lifetime_that_floors_to_zero_or_below_is_spent_not_unknown() {
+        for spent in [
+            r#"{"access_token":"a","expires_in":-5}"#,
+            r#"{"access_token":"a","expires_in":"0"}"#,
+            r#"{"access_token":"a","expires_in":0.9}"#,
+            r#"{"access_token":"a","expires_at":"2014-03-23T15:51:07Z"}"#,
+        ] {
+            let t = token(spent).expect(spent);
+            assert_eq!(t.expires_in(), Some(Duration::ZERO), "{spent}");
+            assert!(t.is_spent(), "{spent}");
+        }
+    }
+
+    #[test]
+    fn null_expires_in_is_absent() {
+        let t = token(r#"{"access_token":"a","token_type":"bearer","expires_in":null}"#)
+            .expect("null expires_in");
+        assert_eq!(t.expires_in(), None);
+        // ... and the next source applies.
+        let t = token(r#"{"access_token":"a","expires_in":null,"expires_at":4102444800}"#)
+            .expect("absolute");
+        assert!(
+            t.expires_in()
+                .is_some_and(|d| d > Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_absolute_expiry_is_a_typed_error() {
+        for (body, name) in [
+            (
+                r#"{"access_token":"a","expires_at":"2014-03-23 15:51:07"}"#,
+                "expires_at",
+            ),
+            (
+                r#"{"access_token":"a","access_token_expires_at":"not-a-date"}"#,
+                "access_token_expires_at",
+            ),
+            (r#"{"access_token":"a","expires_on":true}"#, "expires_on"),
+        ] {
+            match token(body) {
+                Err(Error::InvalidExpiry { field, .. }) => assert_eq!(field, name, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    fn jwt(exp: u64) -> String {
+        use base64::Engine;
+        let claims = format!(r#"{{"exp":{exp}}}"#);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+        format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln")
+    }
+
+    #[test]
+    fn the_earlier_of_expires_in_and_a_jwt_exp_wins() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::DATE,
+            "Mon, 19 May 2014 13:00:00 GMT".parse().expect("header"),
+        );
+        let now = 1_400_504_400; // the Date above, in epoch seconds
+        for (exp, expires_in, expected) in [(now + 299, 300, 299), (now + 600, 300, 300)] {
+            let body = format!(
+                r#"{{"access_token":"{}","expires_in":{expires_in}}}"#,
+                jwt(exp)
+            );
+            let t = parse_token_with(&headers, body.as_bytes()).expect("token");
+            assert_eq!(t.expires_in(), Some(Duration::from_secs(expected)));
+        }
+    }
+
+    #[test]
+    fn an_empty_or_null_token_type_reads_as_bearer() {
+        for body in [
+            r#"{"access_token":"a","token_type":""}"#,
+            r#"{"access_token":"a","token_type":null}"#,
+        ] {
+            assert_eq!(token(body).expect(body).secret(), "a");
+        }
+    }
+
+    #[test]
+    fn an_error_member_refuses_even_with_200_and_an_access_token() {
+        let body = br#"{"access_token":"leaked","error":"bad_verification_code","error_description":"expired"}"#;
+        let answer = parse_answer(StatusCode::OK, &HeaderMap::new(), body, Instant::now());
+        assert!(matches!(answer, Ok(Answer::Refused)), "{answer:?}");
+        let error = parse_error(StatusCode::OK, body);
+        assert_eq!(
+            error.code(),
+            Some(&ErrorCode::Other("bad_verification_code".into()))
+        );
+        assert_eq!(error.description(), Some("expired"));
+        // A form-encoded one, as GitHub sends without an Accept header.
+        let form = b"error=incorrect_client_credentials&error_description=The+client_id";
+        let answer = parse_answer(StatusCode::OK, &HeaderMap::new(), form, Instant::now());
+        assert!(matches!(answer, Ok(Answer::Refused)), "{answer:?}");
+        assert_eq!(
+            parse_error(StatusCode::OK, form).description(),
+            Some("The client_id")
+        );
+    }
+
+    #[test]
+    fn the_body_format_is_sniffed_whatever_the_label() {
+        let json = br#"{"access_token":"j","expires_in":60}"#.as_slice();
+        let form = b"access_token=f&expires_in=60".as_slice();
+        for label in [
+            Some("text/plain"),
+            Some("text/html; charset=utf-8"),
+            Some("application/x-www-form-urlencoded"),
+            Some("application/json"),
+            None,
+        ] {
+            let mut headers = HeaderMap::new();
+            if let Some(label) = label {
+                headers.insert(http::header::CONTENT_TYPE, label.parse().expect("header"));
+            }
+            for (body, secret) in [(json, "j"), (form, "f")] {
+                let t = parse_token_with(&headers, body).expect("token");
+                assert_eq!(
+                    (t.secret(), t.expires_in()),
+                    (secret, Some(Duration::from_secs(60))),
+                    "{label:?}"
+                );
+            }
+        }
+        assert!(token("<html>a=b</html>").is_err());
+    }
+
+    #[test]
+    fn refuses_non_bearer_and_missing_or_unsendable_tokens() {
         assert!(matches!(
             token(r#"{"access_token":"a","token_type":"mac"}"#),
             Err(Error::UnsupportedTokenType(t)) if t == "mac"
@@ -288,7 +456,11 @@ mod tests {
         ));
         assert!(matches!(
             token(r#"{"access_token":"a\r\nX-Evil: 1"}"#),
-            Err(Error::InvalidTokenResponse { .. })
+            Err(Error::InvalidToken(_))
+        ));
+        assert!(matches!(
+            token(r#"{"access_token":"caf\u00e9"}"#),
+            Err(Error::InvalidToken(_))
         ));
     }
 

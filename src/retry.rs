@@ -113,6 +113,9 @@ pub(crate) async fn with_retries<'a>(
         let error = match attempt(cx).instrument(span).await {
             Ok(token) => {
                 tracing::debug!(audience, expires_in = ?token.expires_in(), reason, "token fetched");
+                if token.is_spent() {
+                    warn_spent(cx);
+                }
                 return Ok(token);
             }
             Err(error) => error,
@@ -125,6 +128,19 @@ pub(crate) async fn with_retries<'a>(
         tokio::time::sleep(delay).await;
         retry += 1;
     }
+}
+
+/// A token that arrived already expired serves only the requests that
+/// waited for it; the key is named so the misbehaving server can be found.
+fn warn_spent(cx: FetchContext<'_>) {
+    let key = cx.request();
+    let resources: Vec<&str> = key.resources().collect();
+    tracing::warn!(
+        audience = key.audience(),
+        scope = key.scope(),
+        resources = ?resources,
+        "token arrived already expired (lifetime 0); used for the waiting requests, not cached"
+    );
 }
 
 /// The name a fetch's reason has in events.
@@ -167,6 +183,39 @@ mod tests {
         Error::from(error)
     }
 
+    /// A writer the test's subscriber appends every event to.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_spent_token_is_a_warning_that_names_the_key() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let key = crate::TokenRequest::new()
+            .with_audience("https://api.example")
+            .with_scope("read")
+            .with_resource("https://api.example/");
+        tracing::subscriber::with_default(subscriber, || warn_spent(FetchContext::new(&key)));
+        let text = String::from_utf8_lossy(&captured.0.lock()).into_owned();
+        assert!(text.contains("WARN"), "{text}");
+        for part in ["https://api.example", "read", "https://api.example/"] {
+            assert!(text.contains(part), "{part} missing: {text}");
+        }
+    }
+
     #[test]
     fn retries_only_transient_errors_and_only_so_often() {
         let policy = RetryPolicy::default();
@@ -175,6 +224,7 @@ mod tests {
         assert!(policy.delay(2, &endpoint_error(503, None)).is_none());
         assert!(policy.delay(0, &endpoint_error(400, None)).is_none());
         assert!(policy.delay(0, &endpoint_error(401, None)).is_none());
+        assert!(policy.delay(0, &endpoint_error(408, None)).is_some());
     }
 
     #[test]

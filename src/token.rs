@@ -9,6 +9,7 @@ use secrecy::zeroize::Zeroize;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::Error;
+use crate::error::TokenProblem;
 
 /// An access token issued by a token endpoint.
 ///
@@ -68,25 +69,35 @@ impl Drop for ZeroizingBytes {
 impl Token {
     /// A bearer token with no known lifetime, issued now.
     ///
-    /// Fails when the value cannot travel in an HTTP header (empty, or with
-    /// control characters such as CR/LF), which would otherwise allow header
-    /// injection.
+    /// Fails with [`Error::InvalidToken`] unless the value can be sent as an
+    /// RFC 6750 bearer credential: one or more visible ASCII characters, no
+    /// whitespace. Checked here, so a token from any source (a grant, a
+    /// closure, a store) is checked the same way, and a stray CR/LF can never
+    /// inject a header.
+    ///
+    /// ```
+    /// use reqwest_oauth::Token;
+    /// use reqwest_oauth::error::TokenProblem;
+    /// use reqwest_oauth::Error;
+    ///
+    /// assert!(Token::bearer("mF_9.B5f-4.1JqM").is_ok());
+    /// assert!(matches!(
+    ///     Token::bearer("two words"),
+    ///     Err(Error::InvalidToken(TokenProblem::Whitespace { at: 3 }))
+    /// ));
+    /// ```
     pub fn bearer(access_token: impl Into<String>) -> Result<Self, Error> {
         let access_token = SecretString::from(access_token.into());
         let secret = access_token.expose_secret();
-        let refuse = |reason: &str| Error::InvalidTokenResponse {
-            status: http::StatusCode::OK,
-            reason: reason.into(),
-        };
-        if secret.is_empty() {
-            return Err(refuse("the access token is empty"));
-        }
+        check_credential(secret).map_err(Error::InvalidToken)?;
         let mut bytes = Vec::with_capacity(BEARER_PREFIX.len() + secret.len());
         bytes.extend_from_slice(BEARER_PREFIX.as_bytes());
         bytes.extend_from_slice(secret.as_bytes());
         let shared = Bytes::from_owner(ZeroizingBytes(bytes.into_boxed_slice()));
+        // Visible ASCII always makes a valid header value; the error arm is
+        // kept rather than a panic.
         let mut header = HeaderValue::from_maybe_shared(shared)
-            .map_err(|_| refuse("the access token has bytes not allowed in an HTTP header"))?;
+            .map_err(|_| Error::InvalidToken(TokenProblem::Control { at: 0 }))?;
         header.set_sensitive(true);
         Ok(Token {
             header,
@@ -189,6 +200,14 @@ impl Token {
         self.expires_in
     }
 
+    /// Whether the token was already dead when it arrived: a lifetime of
+    /// zero (an `expires_in` that floors to 0 or below, an absolute expiry
+    /// in the past). Such a token is handed to the requests that waited for
+    /// its fetch, but is not worth keeping for later ones.
+    pub(crate) fn is_spent(&self) -> bool {
+        self.expires_in == Some(Duration::ZERO)
+    }
+
     /// The granted scope, if the server said.
     pub fn scope(&self) -> Option<&str> {
         self.details.as_ref()?.scope.as_deref()
@@ -210,6 +229,24 @@ impl Token {
     }
 }
 
+/// Whether `token` can be sent as an RFC 6750 bearer credential: at least
+/// one character, each visible ASCII (`!` to `~`); the first offence is
+/// named with its byte position (never the token itself).
+fn check_credential(token: &str) -> Result<(), TokenProblem> {
+    if token.is_empty() {
+        return Err(TokenProblem::Empty);
+    }
+    for (at, c) in token.char_indices() {
+        match c {
+            '!'..='~' => {}
+            c if c.is_whitespace() => return Err(TokenProblem::Whitespace { at }),
+            c if c.is_ascii() => return Err(TokenProblem::Control { at }),
+            _ => return Err(TokenProblem::NonAscii { at }),
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
@@ -220,5 +257,40 @@ impl fmt::Debug for Token {
             .field("scope", &self.scope())
             .field("extra", &self.extra().keys().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_visible_ascii_tokens_are_accepted_and_the_problem_is_named() {
+        for ok in ["a", "mF_9.B5f-4.1JqM", "abc==", "x:y!~"] {
+            assert!(Token::bearer(ok).is_ok(), "{ok}");
+        }
+        let cases = [
+            ("", TokenProblem::Empty),
+            ("a b", TokenProblem::Whitespace { at: 1 }),
+            ("ab\t", TokenProblem::Whitespace { at: 2 }),
+            ("a\r\nX-Evil: 1", TokenProblem::Whitespace { at: 1 }),
+            ("a\u{7f}", TokenProblem::Control { at: 1 }),
+            ("a\u{0}", TokenProblem::Control { at: 1 }),
+            ("t\u{e9}", TokenProblem::NonAscii { at: 1 }),
+            ("a\u{a0}b", TokenProblem::Whitespace { at: 1 }),
+        ];
+        for (token, problem) in cases {
+            match Token::bearer(token) {
+                Err(Error::InvalidToken(found)) => assert_eq!(found, problem, "{token:?}"),
+                other => panic!("{token:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_lifetime_is_spent() {
+        let token = Token::bearer("a").expect("token");
+        assert!(!token.is_spent());
+        assert!(token.with_expires_in(Duration::ZERO).is_spent());
     }
 }

@@ -24,9 +24,17 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ClientAuth {
+    /// Works out of the box (the default when nothing is chosen and
+    /// discovery does not decide): HTTP Basic ([`ClientAuth::Basic`]) first;
+    /// if the token endpoint answers `invalid_client` or `401`, the same
+    /// request once more with the secret in the body; what worked is then
+    /// used for every later request to that endpoint. Deployed servers
+    /// disagree on how Basic credentials are decoded, so a secret with `:`,
+    /// `+`, `%`, `/` or a space fails Basic on some of them.
+    #[default]
+    AutoDetect,
     /// HTTP Basic with the id and secret each form-urlencoded first, as
     /// RFC 6749 2.3.1 specifies. The secret is never also sent in the body.
-    #[default]
     Basic,
     /// HTTP Basic with the id and secret as they are, not encoded first, as
     /// many deployed servers expect (they differ from [`ClientAuth::Basic`]
@@ -41,16 +49,19 @@ pub enum ClientAuth {
 
 impl ClientAuth {
     /// The method a server's `token_endpoint_auth_methods_supported` asks
-    /// for, preferring HTTP Basic (the RFC's must-support) over body
-    /// parameters; `None` when it lists neither.
+    /// for: the one it lists, or, when it lists both, Basic first with the
+    /// body as fallback ([`ClientAuth::AutoDetect`]); `None` when it lists
+    /// neither.
     pub(super) fn from_supported(methods: &[String]) -> Option<ClientAuth> {
         let supports = |method: &str| methods.iter().any(|m| m == method);
-        if supports("client_secret_basic") {
-            Some(ClientAuth::Basic)
-        } else if supports("client_secret_post") {
-            Some(ClientAuth::Body)
-        } else {
-            None
+        match (
+            supports("client_secret_basic"),
+            supports("client_secret_post"),
+        ) {
+            (true, true) => Some(ClientAuth::AutoDetect),
+            (true, false) => Some(ClientAuth::Basic),
+            (false, true) => Some(ClientAuth::Body),
+            (false, false) => None,
         }
     }
 
@@ -63,7 +74,9 @@ impl ClientAuth {
             ClientAuth::BasicPercentEncoded => {
                 Some(percent_encoding::utf8_percent_encode(value, RFC3986_RESERVED).to_string())
             }
-            ClientAuth::Body => None,
+            // AutoDetect is resolved to Basic or Body before a proof is
+            // made; reaching here means body, which every server accepts.
+            ClientAuth::Body | ClientAuth::AutoDetect => None,
         }
     }
 }
@@ -81,7 +94,7 @@ const RFC3986_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALP
 /// ```
 /// use reqwest_oauth::endpoint::{ClientAuth, ClientIdentity, TokenEndpoint};
 ///
-/// // A confidential client; Basic unless set otherwise (or discovery says so).
+/// // A confidential client; auto-detected unless set (or discovery says so).
 /// let secret = ClientIdentity::secret("my-client", "my-secret").auth(ClientAuth::Body);
 /// // A public client: only its id, in the body.
 /// let public = ClientIdentity::public("spa");
@@ -107,14 +120,16 @@ pub enum ClientIdentity {
         id: String,
     },
     /// A confidential client with a shared secret (`client_secret_basic` or
-    /// `client_secret_post`).
+    /// `client_secret_post`). An empty secret is not sent: the request
+    /// carries `client_id` in the body, as for a public client.
     Secret {
         /// The `client_id`.
         id: String,
         /// The `client_secret`.
         secret: SecretString,
         /// How the secret is sent; `None` follows the server's discovery
-        /// metadata when the endpoint was discovered, else HTTP Basic.
+        /// metadata when the endpoint was discovered, else
+        /// [`ClientAuth::AutoDetect`]. A choice made here never probes.
         auth: Option<ClientAuth>,
     },
     /// A client proving itself with a signed JWT (`private_key_jwt`,
@@ -179,6 +194,12 @@ impl ClientIdentity {
         }
     }
 
+    /// Whether there is a secret to send, so the method matters: an empty
+    /// secret is treated as no secret (a public client).
+    pub(super) fn has_secret(&self) -> bool {
+        matches!(self, ClientIdentity::Secret { secret, .. } if !secret.expose_secret().is_empty())
+    }
+
     /// What one request carries to prove this identity to `token_url`, with
     /// `auth` the method resolved for a secret.
     #[cfg_attr(not(feature = "private-key-jwt"), allow(unused_variables))]
@@ -189,6 +210,11 @@ impl ClientIdentity {
     ) -> Result<Proof<'_>, Error> {
         Ok(match self {
             ClientIdentity::Public { id } => Proof::Body(vec![borrowed("client_id", id)]),
+            // An empty secret proves nothing and some servers reject
+            // `client_secret=`: sent as a public client.
+            ClientIdentity::Secret { id, .. } if !self.has_secret() => {
+                Proof::Body(vec![borrowed("client_id", id)])
+            }
             ClientIdentity::Secret { id, secret, .. } => {
                 let secret = secret.expose_secret();
                 match (auth.basic_encode(id), auth.basic_encode(secret)) {
@@ -296,6 +322,10 @@ mod tests {
         let list = |methods: &[&str]| methods.iter().map(|m| (*m).to_owned()).collect::<Vec<_>>();
         assert_eq!(
             ClientAuth::from_supported(&list(&["client_secret_post", "client_secret_basic"])),
+            Some(ClientAuth::AutoDetect)
+        );
+        assert_eq!(
+            ClientAuth::from_supported(&list(&["client_secret_basic"])),
             Some(ClientAuth::Basic)
         );
         assert_eq!(
@@ -306,6 +336,18 @@ mod tests {
             ClientAuth::from_supported(&list(&["tls_client_auth"])),
             None
         );
+    }
+
+    #[test]
+    fn an_empty_secret_is_omitted_as_for_a_public_client() {
+        let identity = ClientIdentity::secret("svc", "");
+        assert!(!identity.has_secret());
+        for auth in [ClientAuth::Body, ClientAuth::Basic, ClientAuth::AutoDetect] {
+            assert_eq!(
+                body(identity.prove(auth, &url()).expect("proof")),
+                [("client_id", "svc".into())]
+            );
+        }
     }
 
     #[test]

@@ -6,10 +6,12 @@ use std::sync::OnceLock;
 use std::time::{Instant, SystemTime};
 
 use http::header::RETRY_AFTER;
+use http::{HeaderMap, StatusCode};
 use tracing::Instrument;
 
+use crate::error::EndpointError;
 use crate::http_read::read_limited;
-use crate::response::{parse_error, parse_token};
+use crate::response::{Answer, parse_answer, parse_error};
 use crate::retry::parse_retry_after;
 use crate::{Error, Token};
 
@@ -69,16 +71,23 @@ async fn answer(
         return Err(Error::Redirect { status });
     }
     let body = read_limited(&mut response, body_limit).await?;
-    if status.is_success() {
-        return parse_token(status, response.headers(), &body, issued_at);
+    match parse_answer(status, response.headers(), &body, issued_at)? {
+        Answer::Token(token) => Ok(token),
+        Answer::Refused => Err(refusal(status, response.headers(), &body).into()),
     }
-    let mut error = parse_error(status, &body);
-    error.retry_after = response
-        .headers()
+}
+
+/// The one place a token endpoint's refusal (an error status, or an `error`
+/// member in any answer) becomes an [`EndpointError`]: the built-in grants
+/// and [`Error::from_token_response`] both come through here, so every
+/// refusal is read, and its server-supplied text treated, the same way.
+pub(crate) fn refusal(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> EndpointError {
+    let mut error = parse_error(status, body);
+    error.retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Err(error.into())
+    error
 }
 
 /// The crate's own client for token requests: one connection pool for the

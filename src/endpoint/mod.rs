@@ -9,11 +9,11 @@
 
 mod body;
 mod client;
-mod exchange;
+pub(crate) mod exchange;
 mod grant_request;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -76,6 +76,8 @@ pub struct TokenEndpoint {
     body_limit: usize,
     http: Option<reqwest::Client>,
     insecure_http: bool,
+    /// What [`ClientAuth::AutoDetect`] found works, shared by clones.
+    learned_auth: Arc<OnceLock<ClientAuth>>,
 }
 
 /// Where the token endpoint is: configured, or named by an issuer's metadata.
@@ -94,8 +96,8 @@ struct Target {
 impl TokenEndpoint {
     /// A token endpoint at `url` for `identity`, with form bodies, a 30 s
     /// timeout ([`DEFAULT_TIMEOUT`]) and a 64 KiB response limit
-    /// ([`DEFAULT_BODY_LIMIT`]). A secret goes in HTTP Basic unless the
-    /// identity says otherwise.
+    /// ([`DEFAULT_BODY_LIMIT`]). A secret is sent as the identity's
+    /// [`ClientAuth`] says, by default [`ClientAuth::AutoDetect`].
     pub fn new(url: impl Into<String>, identity: ClientIdentity) -> Self {
         Self::at(Location::Fixed(url.into()), identity)
     }
@@ -103,7 +105,8 @@ impl TokenEndpoint {
     /// A token endpoint found from the issuer's metadata on first use:
     /// OpenID Connect discovery, falling back to RFC 8414. Unless the
     /// identity chooses a [`ClientAuth`], a secret is sent as the server's
-    /// `token_endpoint_auth_methods_supported` asks (Basic first).
+    /// `token_endpoint_auth_methods_supported` asks (both listed, or
+    /// neither: [`ClientAuth::AutoDetect`]).
     ///
     /// ```
     /// use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
@@ -128,6 +131,7 @@ impl TokenEndpoint {
             body_limit: DEFAULT_BODY_LIMIT,
             http: None,
             insecure_http: false,
+            learned_auth: Arc::new(OnceLock::new()),
         }
     }
 
@@ -215,16 +219,74 @@ impl TokenEndpoint {
     }
 
     /// Sends one token request (the grant's parameters, plus the client's
-    /// authentication) and reads the answer.
+    /// authentication) and reads the answer. With
+    /// [`ClientAuth::AutoDetect`], the first request may be sent twice
+    /// (Basic, then body); see there.
     pub async fn request(&self, grant: &GrantRequest<'_>) -> Result<Token, Error> {
         let http = match &self.http {
             Some(client) => client,
             None => exchange::shared_client()?,
         };
         let target = self.resolve(http).await?;
-        let proof = self.identity.prove(target.auth, &target.url)?;
+        match target.auth {
+            ClientAuth::AutoDetect => self.auto_detect(http, &target.url, grant).await,
+            auth => self.send(http, &target.url, auth, grant).await,
+        }
+    }
+
+    /// Basic first; on a refusal of the client (`invalid_client` or 401),
+    /// the same request with the secret in the body. What worked is kept
+    /// for this endpoint (and its clones), so the probe happens once.
+    async fn auto_detect(
+        &self,
+        http: &reqwest::Client,
+        url: &reqwest::Url,
+        grant: &GrantRequest<'_>,
+    ) -> Result<Token, Error> {
+        if let Some(learned) = self.learned_auth.get() {
+            return self.send(http, url, *learned, grant).await;
+        }
+        let basic = self.send(http, url, ClientAuth::Basic, grant).await;
+        let refused = basic
+            .as_ref()
+            .err()
+            .and_then(Error::endpoint_error)
+            .is_some_and(|e| {
+                e.status() == http::StatusCode::UNAUTHORIZED
+                    || e.code() == Some(&ErrorCode::InvalidClient)
+            });
+        if !refused {
+            if basic.is_ok() {
+                let _ = self.learned_auth.set(ClientAuth::Basic);
+            }
+            return basic;
+        }
+        tracing::debug!(
+            host = url.host_str(),
+            "Basic client authentication refused; trying the body"
+        );
+        let body = self.send(http, url, ClientAuth::Body, grant).await;
+        if body.is_ok() {
+            tracing::info!(
+                host = url.host_str(),
+                "token endpoint takes the client secret in the body; remembered"
+            );
+            let _ = self.learned_auth.set(ClientAuth::Body);
+        }
+        body
+    }
+
+    /// One exchange with the client authenticated by `auth`.
+    async fn send(
+        &self,
+        http: &reqwest::Client,
+        url: &reqwest::Url,
+        auth: ClientAuth,
+        grant: &GrantRequest<'_>,
+    ) -> Result<Token, Error> {
+        let proof = self.identity.prove(auth, url)?;
         let mut request = http
-            .post(target.url.clone())
+            .post(url.clone())
             .timeout(self.timeout)
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
@@ -239,28 +301,28 @@ impl TokenEndpoint {
                 self.format.encode(fields.chain(grant.pairs()))
             }
         };
-        let request = request.body(body);
-        exchange::exchange(request, &target.url, grant.grant_type(), self.body_limit).await
+        exchange::exchange(request.body(body), url, grant.grant_type(), self.body_limit).await
     }
 
     /// The URL this request goes to and how a secret is sent: as configured,
-    /// or as the issuer's metadata says (read once, on first use).
+    /// or as the issuer's metadata says (read once, on first use); with
+    /// neither, auto-detected. A client without a secret never probes.
     async fn resolve(&self, http: &reqwest::Client) -> Result<Target, Error> {
         let chosen = self.identity.chosen_auth();
-        match &self.location {
-            Location::Fixed(url) => Ok(Target {
-                url: self.checked_url(url)?,
-                auth: chosen.unwrap_or_default(),
-            }),
+        let (url, auth) = match &self.location {
+            Location::Fixed(url) => (self.checked_url(url)?, chosen),
             Location::Discovered(discovery) => {
                 let metadata = discovery.resolve(http).await?;
-                let auth = chosen
-                    .or_else(|| ClientAuth::from_supported(&metadata.auth_methods))
-                    .unwrap_or_default();
-                let url = self.checked_url(&metadata.token_endpoint)?;
-                Ok(Target { url, auth })
+                let auth = chosen.or_else(|| ClientAuth::from_supported(&metadata.auth_methods));
+                (self.checked_url(&metadata.token_endpoint)?, auth)
             }
-        }
+        };
+        let auth = match auth {
+            _ if !self.identity.has_secret() => ClientAuth::Body,
+            Some(auth) => auth,
+            None => ClientAuth::AutoDetect,
+        };
+        Ok(Target { url, auth })
     }
 
     /// Parses a token endpoint URL and applies the cleartext guard.

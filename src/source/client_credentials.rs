@@ -2,7 +2,6 @@
 
 use super::TokenSource;
 use super::grant::{GrantSettings, grant_setters};
-use super::refresh::refresh_or_grant;
 use crate::endpoint::{ClientIdentity, TokenEndpoint};
 use crate::{Error, FetchContext, Token};
 
@@ -26,7 +25,9 @@ pub struct ClientCredentials {
 
 impl ClientCredentials {
     /// The grant against `token_url` for a client with a secret, with form
-    /// bodies and HTTP Basic client authentication, as RFC 6749 specifies.
+    /// bodies and the secret sent by
+    /// [`ClientAuth::AutoDetect`](crate::endpoint::ClientAuth::AutoDetect) (HTTP Basic
+    /// as RFC 6749 specifies, then the body if the server refuses that).
     /// Short for [`ClientCredentials::at`] with
     /// [`ClientIdentity::secret`].
     pub fn new(
@@ -86,17 +87,16 @@ impl ClientCredentials {
 
 impl TokenSource for ClientCredentials {
     async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
-        let endpoint = &self.settings.endpoint;
-        refresh_or_grant(endpoint, cx, || async {
-            let grant = self
-                .settings
-                .params("client_credentials", &[], cx.request());
-            endpoint.request(&grant).await
-        })
-        .await
+        // Renewal always re-runs the grant, with its scope, audience and
+        // resources: RFC 6749 4.4.3 says no refresh token should be issued
+        // here, and one a server sends anyway is not used.
+        let grant = self
+            .settings
+            .params("client_credentials", &[], cx.request())?;
+        self.settings.endpoint.request(&grant).await
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.settings.endpoint.check()
+        self.settings.check()
     }
 }

@@ -21,8 +21,9 @@ pub enum FetchReason {
 /// What a [`TokenSource`](crate::TokenSource) is told when asked for a
 /// token: which one is wanted, why, and the token it replaces, if any.
 ///
-/// The built-in grants renew with the previous token's refresh token (RFC
-/// 6749 section 6) and run the grant again if that is refused; a
+/// The password grant renews with the previous token's refresh token (RFC
+/// 6749 section 6) and runs the grant again if that is refused; client
+/// credentials always run the grant again (RFC 6749 4.4.3); a
 /// [`FleetSource`](crate::fleet::FleetSource) takes the fleet's shared
 /// token unless it is the one being replaced.
 ///

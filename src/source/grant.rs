@@ -5,8 +5,9 @@
 //! forward to it (`grant_setters!`), each setting once, so a grant can be
 //! configured in one chain without building the endpoint first.
 
-use crate::TokenRequest;
 use crate::endpoint::{GrantRequest, TokenEndpoint};
+use crate::request::validate_resource;
+use crate::{Error, TokenRequest};
 
 /// The endpoint and the parameters every grant request carries.
 #[derive(Clone)]
@@ -40,14 +41,17 @@ impl GrantSettings {
     }
 
     /// The request for a grant: its type and own parameters, then the
-    /// request's scope (or the configured one), audience, resource, and the
-    /// extra parameters.
+    /// request's scope (or the configured one), audience, every resource,
+    /// and the extra parameters. A refresh is built the same way, so it
+    /// asks for what the key's grant asked for (RFC 8707 2.2). A resource
+    /// that is not an absolute URI without a fragment is refused here,
+    /// before anything is sent.
     pub(super) fn params<'a>(
         &'a self,
         grant_type: &'a str,
         own: &[(&'a str, &'a str)],
         request: &'a TokenRequest,
-    ) -> GrantRequest<'a> {
+    ) -> Result<GrantRequest<'a>, Error> {
         let mut grant = GrantRequest::new(grant_type);
         grant.extend(own.iter().copied());
         if let Some(scope) = request.scope().or(self.scope.as_deref()) {
@@ -56,12 +60,45 @@ impl GrantSettings {
         if let Some(audience) = request.audience() {
             grant.push("audience", audience);
         }
-        if let Some(resource) = request.resource() {
+        for resource in request.resources() {
+            validate_resource(resource)?;
             grant.push("resource", resource);
         }
         grant.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        grant
+        Ok(grant)
     }
+
+    /// What can be checked before any request: the endpoint, and that no
+    /// extra parameter repeats one the crate sets (RFC 6749 3.2 forbids
+    /// repeated parameters, and the server would see two values).
+    pub(super) fn check(&self) -> Result<(), Error> {
+        self.endpoint.check()?;
+        match self.extra.iter().find(|(name, _)| is_reserved(name)) {
+            Some((name, _)) => Err(Error::Config(format!(
+                "the extra parameter {name:?} is one the crate sets itself; \
+                 use the grant's own setting for it"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parameters the crate writes itself, which an extra parameter may not
+/// repeat.
+const RESERVED: [&str; 9] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "username",
+    "password",
+    "refresh_token",
+    "resource",
+    "audience",
+];
+
+fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name) || name.starts_with("client_assertion")
 }
 
 /// The setters every built-in grant offers, written once: the grant's own
@@ -75,7 +112,11 @@ macro_rules! grant_setters {
             self
         }
 
-        /// Adds a body parameter sent with every token request.
+        /// Adds a body parameter sent with every token request (refreshes
+        /// too). A name the crate sets itself (`grant_type`, `client_id`,
+        /// `client_secret`, `client_assertion*`, `scope`, `username`,
+        /// `password`, `refresh_token`, `resource`, `audience`)
+        /// is a configuration error at `build()`.
         pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
             self.settings.extra.push((name.into(), value.into()));
             self
@@ -83,7 +124,9 @@ macro_rules! grant_setters {
 
         /// Sets how a client secret is sent; see
         /// [`ClientIdentity::auth`](crate::endpoint::ClientIdentity::auth) (default:
-        /// the discovered server's preference, else HTTP Basic).
+        /// the discovered server's preference, else
+        /// [`ClientAuth::AutoDetect`](crate::endpoint::ClientAuth::AutoDetect)). An
+        /// explicit choice is used as it is and never probes.
         pub fn client_auth(mut self, auth: $crate::ClientAuth) -> Self {
             self.settings.endpoint = self.settings.endpoint.map_identity(|id| id.auth(auth));
             self

@@ -25,7 +25,7 @@ use crate::{Error, Token};
 /// expiry or rejection); a source only knows *how*. The [`FetchContext`]
 /// says which token is wanted, why it is asked for, and which token it
 /// replaces, so a source can renew with that token's refresh token (the
-/// built-in grants do) or tell a rejected token from a missing one.
+/// password grant does) or tell a rejected token from a missing one.
 ///
 /// Implement it for a flow the crate does not ship, with an ordinary
 /// `async fn`:

@@ -80,20 +80,19 @@ impl PasswordGrant {
 
 impl TokenSource for PasswordGrant {
     async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
-        let endpoint = &self.settings.endpoint;
-        refresh_or_grant(endpoint, cx, || async {
+        refresh_or_grant(&self.settings, cx, || async {
             let own = [
                 ("username", self.username.as_str()),
                 ("password", self.password.expose_secret()),
             ];
-            let grant = self.settings.params("password", &own, cx.request());
-            endpoint.request(&grant).await
+            let grant = self.settings.params("password", &own, cx.request())?;
+            self.settings.endpoint.request(&grant).await
         })
         .await
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.settings.endpoint.check()
+        self.settings.check()
     }
 }
 

@@ -6,6 +6,7 @@ mod attach;
 mod chaos;
 mod common;
 mod discovery;
+mod edges;
 mod fleet;
 mod fleet_cluster;
 mod fleet_encryption;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client, grant, servers, within_timeout};
-use reqwest_oauth::endpoint::ErrorCode;
+use reqwest_oauth::endpoint::{ClientAuth, ErrorCode};
 use reqwest_oauth::{Error, OAuthMiddleware};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +47,9 @@ async fn a_token_endpoint_error_is_shared_by_every_waiter() {
             401,
             serde_json::json!({"error": "invalid_client", "message": "Client authentication failed"}),
         );
-        let client = Arc::new(client(&OAuthMiddleware::new(grant(&auth))));
+        // An explicit method: no second, body-authenticated attempt.
+        let grant = grant(&auth).client_auth(ClientAuth::Basic);
+        let client = Arc::new(client(&OAuthMiddleware::new(grant)));
         let tasks: Vec<_> = (0..100)
             .map(|_| {
                 let (client, url) = (client.clone(), api.url("/"));

@@ -19,8 +19,9 @@ async fn client_credentials_default_is_a_form_with_rfc_basic_auth() {
     within_timeout(async {
         let (auth, _api) = servers().await;
         let oauth =
-            OAuthMiddleware::builder(grant(&auth).scope("read write").param("resource", "urn:x"))
+            OAuthMiddleware::builder(grant(&auth).scope("read write").param("tenant", "t1"))
                 .audience("https://api.example")
+                .resource("urn:x")
                 .build()
                 .expect("config");
         oauth.token(oauth.default_key()).await.expect("token");
@@ -50,6 +51,7 @@ async fn client_credentials_default_is_a_form_with_rfc_basic_auth() {
             seen.params.get("resource").map(String::as_str),
             Some("urn:x")
         );
+        assert_eq!(seen.params.get("tenant").map(String::as_str), Some("t1"));
         assert!(
             !seen.params.contains_key("client_secret"),
             "secret sent in Basic and in the body"

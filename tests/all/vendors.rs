@@ -361,15 +361,16 @@ async fn seed_004_refused_login_is_a_typed_error_and_nothing_is_sent() {
             .send()
             .await
             .expect_err("refused");
-        assert!(
-            matches!(Error::from_middleware(&err), Some(Error::Transport { .. })),
-            "{err:?}"
-        );
+        // Typed, with the vendor's words, and permanent: one login attempt,
+        // not one per retry (a vendor may lock the account).
+        let oauth_err = Error::from_middleware(&err).expect("the crate's error");
+        let refused = oauth_err.endpoint_error().expect("typed: {err:?}");
+        assert_eq!(refused.status(), 401);
+        assert_eq!(refused.message(), Some("Invalid email or password"));
+        assert!(!oauth_err.is_transient());
         let received = cloud.received_requests().await.expect("recorded");
-        assert!(
-            received.iter().all(|r| r.url.path() == "/v1/login"),
-            "the API was called without a token"
-        );
+        let paths: Vec<_> = received.iter().map(|r| r.url.path().to_owned()).collect();
+        assert_eq!(paths, ["/v1/login"], "retried, or the API was called");
     })
     .await;
 }
