@@ -1,19 +1,24 @@
 //! Figure 6: end to end on loopback, plain `reqwest` with `.bearer_auth()`
-//! against the middleware client, same server, same concurrency.
+//! against the middleware client, same server, same concurrency, in
+//! interleaved rounds (a fixed order let the plain baseline move 64 %
+//! between runs).
+//!
+//! `cargo bench --bench end_to_end` (`BENCH_ROUNDS=N`).
 
 mod support;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::Criterion;
 use futures_util::future::BoxFuture;
 use reqwest_oauth::testkit::{ApiServer, AuthServer};
 use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
-use support::{Ratio, report};
+use support::rounds::{System, interleave, rounds};
 
 const TASKS: u64 = 32;
+/// Requests per batch (~50 ms on loopback).
+const BATCH: u64 = 2_048;
 
 /// Sends one request and gives its status (0 for a failure).
 type Sender = Arc<dyn Fn() -> BoxFuture<'static, u16> + Send + Sync>;
@@ -56,11 +61,6 @@ fn main() {
             .build(),
     );
 
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
-    let mut group = c.benchmark_group("end_to_end");
     let run = |iters: u64, send: Sender| {
         let per_task = iters.div_ceil(TASKS);
         let elapsed = rt.block_on(async {
@@ -80,7 +80,7 @@ fn main() {
             }
             start.elapsed()
         });
-        elapsed.mul_f64(iters as f64 / (per_task * TASKS) as f64)
+        elapsed.as_nanos() as f64 / (per_task * TASKS) as f64
     };
     let secret = token.secret().to_owned();
     let cases: [(&str, Sender); 3] = [
@@ -100,32 +100,26 @@ fn main() {
             sender(move || client.get(&url).send())
         }),
     ];
-    for (name, send) in cases {
-        group.bench_function(name, |b| b.iter_custom(|iters| run(iters, send.clone())));
-    }
-    group.finish();
-    c.final_summary();
-    report(
-        "end to end (time per request; throughput ratio is the inverse)",
-        &[
-            Ratio {
-                name: "6. plain_bearer_auth / oauth_middleware (= middleware throughput / plain throughput)",
-                measured: ("end_to_end", "plain_bearer_auth"),
-                baseline: ("end_to_end", "oauth_middleware"),
-                target: ">= 0.97",
-            },
-            Ratio {
-                name: "   bare_chain_bearer_auth / oauth_middleware (this crate alone, chain cost removed)",
-                measured: ("end_to_end", "bare_chain_bearer_auth"),
-                baseline: ("end_to_end", "oauth_middleware"),
-                target: "none",
-            },
-            Ratio {
-                name: "   plain_bearer_auth / bare_chain_bearer_auth (reqwest-middleware's own cost)",
-                measured: ("end_to_end", "plain_bearer_auth"),
-                baseline: ("end_to_end", "bare_chain_bearer_auth"),
-                target: "none",
-            },
-        ],
+    let systems = cases
+        .into_iter()
+        .map(|(name, send)| System::new(name, move || run(BATCH, send.clone())))
+        .collect();
+    let samples = interleave(rounds(61), 2, systems);
+    samples.print(
+        "end to end over loopback, 32 tasks on 2 threads, per request",
+        "",
+        "plain_bearer_auth",
+    );
+    samples.ratio(
+        "6. throughput of the middleware client / plain .bearer_auth() (time plain / time oauth)",
+        "plain_bearer_auth",
+        "oauth_middleware",
+        ">= 0.99",
+    );
+    samples.ratio(
+        "   throughput / bare reqwest-middleware chain with .bearer_auth() (this crate alone)",
+        "bare_chain_bearer_auth",
+        "oauth_middleware",
+        "none",
     );
 }

@@ -1,23 +1,30 @@
 //! A fixed number of cached-path requests through one chain, for counting
-//! instructions with callgrind, which (unlike time on a shared VM) does not
-//! drift between runs:
+//! instructions with callgrind, which (unlike time on a shared machine)
+//! does not drift between runs. `benches/callgrind.sh` runs every chain and
+//! prints the table; by hand:
 //!
 //! ```text
 //! cargo bench --bench hot_path_driver --no-run   # prints the binary path
 //! CHAIN=oauth REQUESTS=11000 valgrind --tool=callgrind target/release/deps/hot_path_driver-…
 //! ```
 //!
-//! `CHAIN` is `static_bearer`, `oauth` or `oauth_no_replay`; per-request
-//! cost is the difference between runs of 11,000 and 1,000 requests, / 10,000.
+//! `CHAIN` is one of the warm one-key systems in `support/peers.rs`
+//! (`floor`, `oauth`, `oauth_no_replay`, `tokio_mutex`, `tokio_rwlock`,
+//! `oauth2_rwlock`, `middle`, `aliri`, `reqwest_auth`), or a keyed one:
+//! `floor_keyed` (the floor, requests carrying the key extensions),
+//! `oauth_10k_keys`, `std_map_10k_keys` (requests spread over 10,000 cached
+//! keys). Per-request cost is the difference between runs of 11,000 and
+//! 1,000 requests, / 10,000: setup (warming, servers) cancels out.
 
 mod support;
 
 use std::sync::Arc;
 
-use reqwest_middleware::Middleware;
-use reqwest_oauth::OAuthMiddleware;
-use reqwest_oauth::policy::ReplayPolicy;
-use support::{CountingSource, StaticBearer, Terminal, bearer_header, chain, request};
+use reqwest_oauth::{Audience, OAuthMiddleware, TokenRequest};
+use support::peers::{StdMapKeyed, Tenant, warm};
+use support::{CountingSource, Terminal, chain, request};
+
+const KEYS: usize = 10_000;
 
 fn main() {
     let variant = std::env::var("CHAIN").unwrap_or_else(|_| "oauth".into());
@@ -29,27 +36,57 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let middleware: Arc<dyn Middleware> = match variant.as_str() {
-        "static_bearer" => Arc::new(StaticBearer(bearer_header("static"))),
-        "oauth" | "oauth_no_replay" => {
-            let replay = match variant.as_str() {
-                "oauth" => ReplayPolicy::AnyMethod,
-                _ => ReplayPolicy::Never,
-            };
-            let oauth = OAuthMiddleware::builder(CountingSource::default())
-                .replay(replay)
-                .build()
-                .expect("config");
-            rt.block_on(oauth.token(oauth.default_key()))
-                .expect("warm cache");
-            Arc::new(oauth)
+    let keyed = matches!(
+        variant.as_str(),
+        "floor_keyed" | "oauth_10k_keys" | "std_map_10k_keys"
+    );
+    if !keyed {
+        let client = rt.block_on(warm(&variant, Arc::new(Terminal::default())));
+        rt.block_on(async {
+            for _ in 0..requests {
+                client.execute(request()).await.expect("200");
+            }
+        });
+        return;
+    }
+    let names: Vec<Arc<str>> = (0..KEYS)
+        .map(|i| Arc::from(format!("https://api-{i:05}.example")))
+        .collect();
+    let client = match variant.as_str() {
+        "floor_keyed" => rt.block_on(warm("floor", Arc::new(Terminal::default()))),
+        "oauth_10k_keys" => {
+            let oauth = OAuthMiddleware::new(CountingSource::default());
+            rt.block_on(async {
+                for key in &names {
+                    oauth
+                        .token(&TokenRequest::new().with_audience(key.clone()))
+                        .await
+                        .expect("warm");
+                }
+            });
+            chain(Some(Arc::new(oauth)), Arc::new(Terminal::default()))
         }
-        other => panic!("unknown CHAIN {other:?}"),
+        _ => {
+            let map = StdMapKeyed::default();
+            for key in &names {
+                map.fill(key);
+            }
+            chain(Some(Arc::new(map)), Arc::new(Terminal::default()))
+        }
     };
-    let client = chain(Some(middleware), Arc::new(Terminal::default()));
+    let audiences: Vec<Audience> = names.iter().map(|k| Audience::new(k.clone())).collect();
+    let tenants: Vec<Tenant> = names.iter().map(|k| Tenant(k.clone())).collect();
     rt.block_on(async {
+        let mut next = 0usize;
         for _ in 0..requests {
-            client.execute(request()).await.expect("200");
+            next = (next + 7919) % KEYS;
+            let mut ext = http::Extensions::new();
+            ext.insert(audiences[next].clone());
+            ext.insert(tenants[next].clone());
+            client
+                .execute_with_extensions(request(), &mut ext)
+                .await
+                .expect("200");
         }
     });
 }

@@ -56,6 +56,8 @@ pub struct OAuthMiddlewareBuilder {
     source: Arc<dyn DynSource>,
     audience: Option<Arc<str>>,
     resource: Option<Arc<str>>,
+    scope: Option<Arc<str>>,
+    step_up: bool,
     cache: CacheConfig,
     replay: ReplayPolicy,
     rejection: Rejection,
@@ -83,6 +85,8 @@ impl OAuthMiddlewareBuilder {
             source,
             audience: None,
             resource: None,
+            scope: None,
+            step_up: false,
             cache: CacheConfig::default(),
             replay: ReplayPolicy::default(),
             rejection: Rejection::default(),
@@ -99,9 +103,30 @@ impl OAuthMiddlewareBuilder {
     }
 
     /// The RFC 8707 `resource` of requests that carry no
-    /// [`Resource`](crate::Resource) extension. Default: none.
+    /// [`Resource`](crate::Resource) extension: an absolute URI without a
+    /// fragment, checked at [`build`](Self::build). Default: none.
     pub fn resource(mut self, resource: impl Into<Arc<str>>) -> Self {
         self.resource = Some(resource.into());
+        self
+    }
+
+    /// The `scope` of requests that carry no [`Scope`](crate::Scope)
+    /// extension, replacing the grant's own. Default: none (the grant's
+    /// scope is sent). Set it when [`step_up`](Self::step_up) is on, so a
+    /// stepped-up token asks for this scope and the requested one.
+    pub fn scope(mut self, scope: impl Into<Arc<str>>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Answers `insufficient_scope` (a 401 or 403 whose Bearer challenge
+    /// names the `scope` it wants, RFC 6750 3.1) by fetching a token for
+    /// the key's scope plus the requested one (cached under a key of its
+    /// own) and sending the request once more with it. At most one step-up
+    /// per request, never a loop; the replay policy and body rules of the
+    /// expired-token replay apply. Default: off.
+    pub fn step_up(mut self, on: bool) -> Self {
+        self.step_up = on;
         self
     }
 
@@ -253,6 +278,9 @@ impl OAuthMiddlewareBuilder {
     pub fn build(self) -> Result<OAuthMiddleware, Error> {
         self.source.check()?;
         self.check_cache()?;
+        if let Some(resource) = &self.resource {
+            crate::request::validate_resource(resource)?;
+        }
         let mut rules = OriginRules::default();
         for (origin, audience) in &self.origins {
             let parsed = Origin::parse(origin)?;
@@ -292,6 +320,9 @@ impl OAuthMiddlewareBuilder {
         if let Some(resource) = self.resource {
             default_key = default_key.with_resource(resource);
         }
+        if let Some(scope) = self.scope {
+            default_key = default_key.with_scope(scope);
+        }
         let cache = TokenCache::new(self.source, default_key.clone(), self.cache, Clock::System);
         OAuthMiddleware::from_parts(Parts {
             router: Router {
@@ -302,6 +333,7 @@ impl OAuthMiddlewareBuilder {
             cache,
             replay: self.replay,
             rejection: self.rejection,
+            step_up: self.step_up,
         })
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::Error;
 use crate::http_read::read_limited;
+use crate::origin::{redacted_url, refuse_userinfo};
 
 /// The largest metadata document read: far more than any real one needs.
 const METADATA_BODY_LIMIT: usize = 64 * 1024;
@@ -25,7 +26,6 @@ pub(crate) struct Metadata {
 }
 
 /// An issuer whose metadata is read lazily and kept.
-#[derive(Debug)]
 pub(crate) struct Discovery {
     pub(crate) issuer: String,
     found: OnceCell<Metadata>,
@@ -52,12 +52,22 @@ impl Discovery {
     }
 }
 
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("issuer", &redacted_url(&self.issuer))
+            .field("found", &self.found.initialized())
+            .finish()
+    }
+}
+
 async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Error> {
     let mut last = None;
     for url in well_known_urls(issuer)? {
         match metadata(http, url).await {
             Ok(found) => return Ok(found),
             Err(error) => {
+                let issuer = redacted_url(issuer);
                 tracing::debug!(issuer, %error, "discovery document not usable; trying the next");
                 last = Some(error);
             }
@@ -106,13 +116,15 @@ fn well_known_urls(issuer: &str) -> Result<[Url; 2], Error> {
         what: "issuer",
         reason,
     };
-    let url = Url::parse(issuer).map_err(|e| invalid(format!("{issuer:?}: {e}")))?;
+    let shown = redacted_url(issuer);
+    let url = Url::parse(issuer).map_err(|e| invalid(format!("{shown:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(format!("{issuer:?} must be an http(s) URL")));
+        return Err(invalid(format!("{shown:?} must be an http(s) URL")));
     }
+    refuse_userinfo(&url, "issuer")?;
     let path = url.path().trim_end_matches('/');
     let origin = url.origin().ascii_serialization();
-    let parse = |text: String| Url::parse(&text).map_err(|e| invalid(format!("{issuer:?}: {e}")));
+    let parse = |text: String| Url::parse(&text).map_err(|e| invalid(format!("{shown:?}: {e}")));
     Ok([
         parse(format!("{origin}{path}/.well-known/openid-configuration"))?,
         parse(format!(
@@ -123,7 +135,7 @@ fn well_known_urls(issuer: &str) -> Result<[Url; 2], Error> {
 
 fn refused(issuer: &str, reason: &str) -> Error {
     Error::Discovery {
-        url: issuer.to_owned(),
+        url: redacted_url(issuer),
         reason: reason.to_owned(),
     }
 }

@@ -444,7 +444,9 @@ impl fmt::Display for ErrorCode {
 /// Carries the HTTP status, the RFC 6749 `error` code, `error_description`,
 /// `error_uri`, the non-standard `message` field some servers send instead,
 /// and, when the body was not a JSON error object, a short printable snippet
-/// of it.
+/// of it with its content type and length. Every text in it came from the
+/// server, with anything the request sent replaced by `[redacted]`, so an
+/// endpoint that echoes a bad request never hands back a credential.
 ///
 /// ```no_run
 /// use reqwest_oauth::Error;
@@ -470,6 +472,8 @@ pub struct EndpointError {
     pub(crate) message: Option<String>,
     pub(crate) uri: Option<String>,
     pub(crate) body_snippet: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body_len: usize,
     pub(crate) retry_after: Option<std::time::Duration>,
 }
 
@@ -483,6 +487,8 @@ impl EndpointError {
             message: None,
             uri: None,
             body_snippet: None,
+            content_type: None,
+            body_len: 0,
             retry_after: None,
         }
     }
@@ -518,8 +524,21 @@ impl EndpointError {
     }
 
     /// A short, printable start of the body, when it was not a JSON error.
+    /// Anything the request sent (a secret, a password, the Basic value)
+    /// that the server echoed is replaced by `[redacted]`.
     pub fn body_snippet(&self) -> Option<&str> {
         self.body_snippet.as_deref()
+    }
+
+    /// The response's `Content-Type`, if it had one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The length of the response body in bytes, as read (at most the
+    /// endpoint's body limit).
+    pub fn body_len(&self) -> usize {
+        self.body_len
     }
 }
 
@@ -533,7 +552,11 @@ impl fmt::Display for EndpointError {
             write!(f, ": {text}")?;
         }
         if let Some(snippet) = &self.body_snippet {
-            write!(f, ": body {snippet:?}")?;
+            write!(f, ": body {snippet:?} ({} bytes", self.body_len)?;
+            if let Some(content_type) = &self.content_type {
+                write!(f, ", {content_type}")?;
+            }
+            f.write_str(")")?;
         }
         Ok(())
     }

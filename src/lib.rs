@@ -122,8 +122,10 @@ mod request;
 mod response;
 mod retry;
 mod routing;
+mod scrub;
 mod source;
 mod stats;
+mod step_up;
 mod token;
 
 #[cfg(feature = "testkit")]

@@ -10,12 +10,13 @@ use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::attach::attach;
-use crate::cache::{Lease, Renewal, Slot, Ticket, TokenCache};
+use crate::cache::{Key, Lease, Renewal, Slot, Ticket, TokenCache};
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
 use crate::replay::{ReplayCopy, ReplayPolicy};
 use crate::routing::{Route, Router};
 use crate::stats::{Counters, Stats};
+use crate::step_up::requested_scope;
 use crate::{Error, Token, TokenRequest};
 
 /// Gives every request of a `reqwest_middleware` client an OAuth 2.0 token:
@@ -55,6 +56,8 @@ pub(crate) struct Parts {
     pub(crate) cache: TokenCache,
     pub(crate) replay: ReplayPolicy,
     pub(crate) rejection: Rejection,
+    /// Whether `insufficient_scope` is answered with a wider token.
+    pub(crate) step_up: bool,
 }
 
 impl std::fmt::Debug for OAuthMiddleware {
@@ -162,6 +165,55 @@ impl OAuthMiddleware {
     }
 }
 
+/// A request the API answered with `insufficient_scope`: its key, and the
+/// scope the API asked for.
+struct StepUp {
+    key: Key,
+    requested: String,
+}
+
+impl OAuthMiddleware {
+    /// Sends the request once more with a token for the key's scope plus
+    /// the requested one (a key of its own in the cache). The token the
+    /// request carried is left alone: it is good, only too narrow. Never
+    /// more than once per request: the replay's answer is final.
+    async fn step_up(
+        &self,
+        step: StepUp,
+        kept: Kept,
+        refused: Response,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let inner = &self.inner;
+        if !same_origin(kept.url(), refused.url()) {
+            return Ok(skipped(refused, SkipReason::OtherOrigin));
+        }
+        let Some(wider) = inner.router.widened(&step.key, &step.requested) else {
+            // The key already had that scope: a new token would not help.
+            return Ok(refused);
+        };
+        let replay = match kept {
+            Kept::Copy(replay) => replay,
+            Kept::Url(_, reason) => return Ok(skipped(refused, reason)),
+        };
+        let slot = inner.cache.slot(&wider);
+        let lease = inner
+            .cache
+            .lease(&slot)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        tracing::debug!(scope = %step.requested, "insufficient scope; replaying with a wider token");
+        Counters::bump(&inner.cache.counters().replays);
+        let mut replay = replay.into_request();
+        attach(&mut replay, lease.header);
+        drop(refused);
+        let mut response = next.run(replay, extensions).await?;
+        response.extensions_mut().insert(ReplayOutcome::SteppedUp);
+        Ok(response)
+    }
+}
+
 /// What a request keeps for after a rejection: a copy to replay, or, when
 /// it will not be replayed, its URL (to tell its origin's rejection from
 /// another's) and why not.
@@ -240,9 +292,16 @@ impl Middleware for OAuthMiddleware {
         };
         // Keep a copy for the replay before the token goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
-        let kept = Kept::of(&request, ticket.fetched(), inner.replay);
+        // With step-up on, a fresh token may still be too narrow: keep the copy.
+        let kept = Kept::of(&request, ticket.fetched() && !inner.step_up, inner.replay);
         attach(&mut request, header);
         let response = next.clone().run(request, extensions).await?;
+        if inner.step_up
+            && let Some(requested) = requested_scope(&response)
+        {
+            let step = StepUp { key, requested };
+            return Box::pin(self.step_up(step, kept, response, extensions, next)).await;
+        }
         if !inner.rejection.is_rejected(&response) {
             return Ok(response);
         }

@@ -20,14 +20,15 @@ impl Origin {
     /// Reads an origin such as `https://api.example.com` or
     /// `http://127.0.0.1:8080`; a path is not allowed.
     pub(crate) fn parse(origin: &str) -> Result<Self, Error> {
+        let shown = redacted_url(origin);
         let url = Url::parse(origin)
-            .map_err(|e| Error::Config(format!("origin {origin:?} is not a URL: {e}")))?;
+            .map_err(|e| Error::Config(format!("origin {shown:?} is not a URL: {e}")))?;
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
             return Err(Error::Config(format!(
-                "origin {origin:?} must be scheme://host[:port], without a path"
+                "origin {shown:?} must be scheme://host[:port], without a path"
             )));
         }
-        Self::of(&url).ok_or_else(|| Error::Config(format!("origin {origin:?} has no host")))
+        Self::of(&url).ok_or_else(|| Error::Config(format!("origin {shown:?} has no host")))
     }
 
     fn of(url: &Url) -> Option<Self> {
@@ -96,6 +97,62 @@ pub(crate) fn is_safe_for_credentials(url: &Url) -> bool {
     }
 }
 
+/// `raw` as it may be shown in a `Debug`, an error or an event: user and
+/// password replaced, each query value and the fragment replaced, query
+/// names kept. Works on text that does not parse as a URL, too.
+pub(crate) fn redacted_url(raw: &str) -> String {
+    let (rest, fragment) = match raw.split_once('#') {
+        Some((rest, _)) => (rest, "#[redacted]"),
+        None => (raw, ""),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let mut shown = match rest.split_once("://") {
+        Some((scheme, after)) => {
+            // The authority ends at the first `/`; userinfo ends at its last `@`.
+            let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://[redacted]@{host}{path}"),
+                None => rest.to_owned(),
+            }
+        }
+        None => rest.to_owned(),
+    };
+    if let Some(query) = query {
+        shown.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=[redacted]"),
+                None if pair.is_empty() => String::new(),
+                None => "[redacted]".to_owned(),
+            })
+            .collect();
+        shown.push_str(&pairs.join("&"));
+    }
+    shown.push_str(fragment);
+    shown
+}
+
+/// Refuses a URL with credentials in it (`user:password@`): they would
+/// travel to the server as written, and show wherever the URL is shown.
+pub(crate) fn refuse_userinfo(url: &Url, what: &'static str) -> Result<(), Error> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    Err(Error::InvalidUrl {
+        what,
+        reason: format!(
+            "{} has credentials in it (user:password@); give the client's \
+             credentials as its `ClientIdentity` (e.g. `ClientIdentity::secret(id, secret)`), \
+             never in the URL",
+            redacted_url(url.as_str())
+        ),
+    })
+}
+
 /// The error for credentials about to go over plain `http`.
 pub(crate) fn cleartext_refused(url: &Url, what: &str) -> Error {
     Error::InsecureUrl {
@@ -131,6 +188,24 @@ mod tests {
             "ftp://127.0.0.1/",
         ] {
             assert!(!is_safe_for_credentials(&url(refused)), "{refused}");
+        }
+    }
+
+    #[test]
+    fn shown_urls_hide_userinfo_query_values_and_fragments() {
+        for (raw, shown) in [
+            (
+                "https://u:p%40ss@auth.example.com/t?key=s3cr3t&x#frag",
+                "https://[redacted]@auth.example.com/t?key=[redacted]&[redacted]#[redacted]",
+            ),
+            ("https://auth.example.com/t", "https://auth.example.com/t"),
+            (
+                "not a url user:pw@?token=abc",
+                "not a url user:pw@?token=[redacted]",
+            ),
+            ("ftp://a@b@host", "ftp://[redacted]@host"),
+        ] {
+            assert_eq!(redacted_url(raw), shown, "{raw}");
         }
     }
 

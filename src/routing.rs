@@ -67,9 +67,20 @@ impl Router {
             key = key.with_scope(scope.clone());
         }
         if let Some(resource) = resource {
-            key = key.with_resource(resource.clone());
+            // The extension replaces the default resource; it does not add one.
+            key = key.with_resources([resource.clone()]);
         }
         self.key_for(key)
+    }
+
+    /// The key of a stepped-up request: `key` (the default one or another)
+    /// with the requested scope added, or `None` when that adds nothing.
+    pub(crate) fn widened(&self, key: &Key, requested: &str) -> Option<Key> {
+        let base = match key {
+            Key::Default => &self.default_key,
+            Key::Other(key) => key,
+        };
+        crate::step_up::widened(base, requested).map(|wider| self.key_for(wider))
     }
 
     /// The cache entry for a whole key.

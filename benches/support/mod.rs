@@ -1,11 +1,14 @@
-//! What the benches share: the baseline middlewares, an in-process token
-//! source, and the ratio report read back from criterion's own estimates.
+//! What the benches share: the floor, the canned terminal, an in-process
+//! token source, the peers (`peers.rs`) and the interleaved timing harness
+//! (`rounds.rs`).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::sync::Arc;
+pub mod peers;
+pub mod rounds;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Extensions, HeaderValue};
@@ -16,6 +19,11 @@ use reqwest_oauth::{Error, FetchContext, Token, TokenSource};
 
 /// The URL every in-process bench request goes to; nothing listens there.
 pub const URL: &str = "http://127.0.0.1:9/things";
+
+/// Parsed once: a request costs every system the same `Url` clone, and no
+/// system pays for URL parsing (which would inflate the floor by ~5,000
+/// instructions and flatter every ratio).
+static PREBUILT_URL: LazyLock<reqwest::Url> = LazyLock::new(|| URL.parse().expect("valid URL"));
 
 /// The last middleware of every in-process chain: answers 200 without a
 /// socket, so the benches measure middleware cost only. Answers 401 to the
@@ -70,34 +78,6 @@ impl Middleware for StaticBearer {
     }
 }
 
-/// The common design (Go's `ReuseTokenSource`): one async mutex around the
-/// cached token, taken on every request.
-pub struct MutexCache(pub tokio::sync::Mutex<Option<(HeaderValue, Instant)>>);
-
-#[async_trait::async_trait]
-impl Middleware for MutexCache {
-    async fn handle(
-        &self,
-        mut req: Request,
-        ext: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        let header = {
-            let mut cached = self.0.lock().await;
-            match cached.as_ref() {
-                Some((header, until)) if Instant::now() < *until => header.clone(),
-                _ => {
-                    let header = bearer_header("mutex-token");
-                    *cached = Some((header.clone(), Instant::now() + Duration::from_secs(3600)));
-                    header
-                }
-            }
-        };
-        req.headers_mut().insert(AUTHORIZATION, header);
-        next.run(req, ext).await
-    }
-}
-
 pub fn bearer_header(token: &str) -> HeaderValue {
     let mut header = HeaderValue::try_from(format!("Bearer {token}")).expect("valid header");
     header.set_sensitive(true);
@@ -138,49 +118,5 @@ pub fn chain(
 }
 
 pub fn request() -> Request {
-    Request::new(http::Method::GET, URL.parse().expect("valid URL"))
-}
-
-/// Criterion's estimate (ns per iteration) for `group/id` from this run:
-/// the slope where criterion fitted one, else the mean, as it prints.
-pub fn estimate_ns(group: &str, id: &str) -> Option<f64> {
-    let root = std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion"));
-    let path = root.join(group).join(id).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    json["slope"]["point_estimate"]
-        .as_f64()
-        .or_else(|| json["mean"]["point_estimate"].as_f64())
-}
-
-/// One line of a ratio report: a measured benchmark over its baseline.
-pub struct Ratio {
-    pub name: &'static str,
-    /// `(group, id)` of the measured benchmark.
-    pub measured: (&'static str, &'static str),
-    /// `(group, id)` of the baseline from the same run.
-    pub baseline: (&'static str, &'static str),
-    pub target: &'static str,
-}
-
-/// Prints `name: measured / baseline = ratio (target …)` for each line.
-pub fn report(title: &str, rows: &[Ratio]) {
-    println!("\n== {title}");
-    for row in rows {
-        let measured = estimate_ns(row.measured.0, row.measured.1);
-        let baseline = estimate_ns(row.baseline.0, row.baseline.1);
-        match (measured, baseline) {
-            (Some(a), Some(b)) => println!(
-                "{}: {a:.0} ns / {b:.0} ns = {ratio:.3} (target {})",
-                row.name,
-                row.target,
-                ratio = a / b
-            ),
-            _ => println!("{}: not measured in this run", row.name),
-        }
-    }
+    Request::new(http::Method::GET, PREBUILT_URL.clone())
 }

@@ -235,6 +235,10 @@ impl FetchTask {
                 let token = Arc::new(token);
                 let cached = Cached::new(token, self.guard.id, schedule, replaced_rejected);
                 let cached = Arc::new(cached);
+                // A token dead on arrival (lifetime zero) is stored all the
+                // same: its schedule ends where it starts, so only the
+                // requests that waited for it use it, and the next fetch
+                // still gets it as the previous token (its refresh token).
                 slot.store(cached.clone());
                 state.failed = None;
                 Ok(cached)

@@ -7,6 +7,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::Error;
+use crate::scrub::Sent;
 
 /// How a client with a secret sends it to the token endpoint (RFC 6749 2.3.1).
 ///
@@ -218,7 +219,11 @@ impl ClientIdentity {
             ClientIdentity::Secret { id, secret, .. } => {
                 let secret = secret.expose_secret();
                 match (auth.basic_encode(id), auth.basic_encode(secret)) {
-                    (Some(user), Some(password)) => Proof::Basic { user, password },
+                    (Some(user), Some(password)) => Proof::Basic {
+                        user,
+                        password,
+                        secret,
+                    },
                     _ => Proof::Body(vec![
                         borrowed("client_id", id),
                         borrowed("client_secret", secret),
@@ -261,10 +266,37 @@ impl fmt::Debug for ClientIdentity {
 /// What one request carries to authenticate the client: a Basic header's
 /// user and password, or body fields; one or the other, never both.
 pub(super) enum Proof<'a> {
-    /// The user and password of an `Authorization: Basic` header, encoded.
-    Basic { user: String, password: String },
+    /// The user and password of an `Authorization: Basic` header, encoded,
+    /// and the secret before encoding (what a server that decodes echoes).
+    Basic {
+        user: String,
+        password: String,
+        secret: &'a str,
+    },
     /// Body parameters, sent before the grant's own.
     Body(Vec<(&'static str, Cow<'a, str>)>),
+}
+
+impl Proof<'_> {
+    /// Notes the credentials this proof carries, to be scrubbed from
+    /// whatever the server answers.
+    pub(super) fn note<'s>(&'s self, sent: &mut Sent<'s>) {
+        match self {
+            Proof::Basic {
+                user,
+                password,
+                secret,
+            } => {
+                sent.secret(secret);
+                sent.basic(user, password);
+            }
+            Proof::Body(fields) => {
+                for (name, value) in fields {
+                    sent.param(name, value);
+                }
+            }
+        }
+    }
 }
 
 fn borrowed<'a>(name: &'static str, value: &'a str) -> (&'static str, Cow<'a, str>) {
@@ -293,7 +325,7 @@ mod tests {
     fn a_secret_goes_in_basic_or_in_the_body_never_both() {
         let identity = ClientIdentity::secret("my id", "p@ss");
         match identity.prove(ClientAuth::Basic, &url()).expect("proof") {
-            Proof::Basic { user, password } => {
+            Proof::Basic { user, password, .. } => {
                 assert_eq!((user, password), ("my+id".into(), "p%40ss".into()))
             }
             Proof::Body(_) => panic!("expected Basic"),

@@ -1,11 +1,11 @@
 //! Sending one prepared token request and reading its answer: the span and
 //! metrics around it, redirects refused, a bounded read, then a token or a
-//! typed error.
+//! typed error with what the request sent scrubbed out of it.
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime};
 
-use http::header::RETRY_AFTER;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use tracing::Instrument;
 
@@ -13,16 +13,18 @@ use crate::error::EndpointError;
 use crate::http_read::read_limited;
 use crate::response::{Answer, parse_answer, parse_error};
 use crate::retry::parse_retry_after;
+use crate::scrub::Sent;
 use crate::{Error, Token};
 
 /// Sends `request` to `url` and reads at most `body_limit` bytes of the
 /// answer, inside a `token_request` span (and, with the `metrics` feature,
-/// one histogram sample).
+/// one histogram sample). Whatever `sent` holds never comes back in an error.
 pub(super) async fn exchange(
     request: reqwest::RequestBuilder,
     url: &reqwest::Url,
     grant_type: &str,
     body_limit: usize,
+    sent: &Sent<'_>,
 ) -> Result<Token, Error> {
     // Host and grant type only: never a parameter value that could be a secret.
     let span = tracing::debug_span!(
@@ -38,10 +40,12 @@ pub(super) async fn exchange(
         let result = match request.send().await {
             Ok(response) => {
                 tracing::Span::current().record("status", response.status().as_u16());
-                answer(url, response, issued_at, body_limit).await
+                answer(url, response, issued_at, body_limit, sent).await
             }
             Err(error) => Err(Error::transport(error)),
         };
+        // Before the error is stored, shared with waiters or logged.
+        let result = result.map_err(|error| sent.error(error));
         let elapsed = issued_at.elapsed();
         let outcome = if result.is_ok() { "token" } else { "error" };
         let span = tracing::Span::current();
@@ -61,6 +65,7 @@ async fn answer(
     mut response: reqwest::Response,
     issued_at: Instant,
     body_limit: usize,
+    sent: &Sent<'_>,
 ) -> Result<Token, Error> {
     let status = response.status();
     if status.is_redirection() {
@@ -73,7 +78,17 @@ async fn answer(
     let body = read_limited(&mut response, body_limit).await?;
     match parse_answer(status, response.headers(), &body, issued_at)? {
         Answer::Token(token) => Ok(token),
-        Answer::Refused => Err(refusal(status, response.headers(), &body).into()),
+        Answer::Refused => {
+            let mut error = refusal(status, response.headers(), &body);
+            if error.body_snippet.is_some() {
+                // Quoted from a scrubbed copy of the body, so a quote cut
+                // short cannot end in part of a credential. (The fields are
+                // read from the body as sent and scrubbed by the caller: a
+                // credential that spells a JSON key must not change them.)
+                error.body_snippet = parse_error(status, &sent.body(&body)).body_snippet;
+            }
+            Err(error.into())
+        }
     }
 }
 
@@ -83,6 +98,10 @@ async fn answer(
 /// refusal is read, and its server-supplied text treated, the same way.
 pub(crate) fn refusal(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> EndpointError {
     let mut error = parse_error(status, body);
+    error.body_len = body.len();
+    error.content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     error.retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -90,20 +109,34 @@ pub(crate) fn refusal(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> E
     error
 }
 
-/// The crate's own client for token requests: one connection pool for the
-/// process, and redirects never followed, so credentials stay with the host
-/// they were meant for.
-pub(super) fn shared_client() -> Result<&'static reqwest::Client, Error> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| e.to_string())
-        })
+/// The crate's own client for a request to `url`: one connection pool per
+/// kind for the process, and redirects never followed, so credentials stay
+/// with the host they were meant for.
+///
+/// Plain `http` goes direct, never through a proxy from `HTTP_PROXY` or
+/// `ALL_PROXY`: a proxy would read the credentials (and could answer for
+/// the endpoint). `https` honours the environment's proxies, which only
+/// tunnel the encrypted connection.
+pub(super) fn own_client(url: &str) -> Result<&'static reqwest::Client, Error> {
+    static PROXIED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    static DIRECT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    let plain_http = url
+        .trim_start()
+        .get(..5)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http:"));
+    let (cell, direct) = match plain_http {
+        true => (&DIRECT, true),
+        false => (&PROXIED, false),
+    };
+    cell.get_or_init(|| build_client(direct))
         .as_ref()
         .map_err(|reason| Error::HttpClient {
             reason: reason.clone(),
         })
+}
+
+fn build_client(direct: bool) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let builder = if direct { builder.no_proxy() } else { builder };
+    builder.build().map_err(|e| e.to_string())
 }

@@ -43,6 +43,11 @@ impl<'a> GrantRequest<'a> {
 
     /// Adds a parameter, sent after those added before it. `grant_type` is
     /// set by [`GrantRequest::new`]; do not add it again.
+    ///
+    /// A value whose name marks a credential (one with `secret`,
+    /// `password`, `token`, `assertion` or `key` in it, but not ending in
+    /// `_type`; or `code`, `code_verifier`, `device_code`) is replaced by
+    /// `[redacted]` wherever the server's answer echoes it into an error.
     pub fn param(mut self, name: &'a str, value: &'a str) -> Self {
         self.push(name, value);
         self

@@ -29,7 +29,8 @@ pub use crate::assertion::PrivateKeyJwt;
 pub use crate::error::{EndpointError, ErrorCode};
 
 use crate::discovery::Discovery;
-use crate::origin::{cleartext_refused, is_safe_for_credentials};
+use crate::origin::{cleartext_refused, is_safe_for_credentials, redacted_url, refuse_userinfo};
+use crate::scrub::Sent;
 use crate::{Error, Token};
 use client::Proof;
 
@@ -163,6 +164,12 @@ impl TokenEndpoint {
     /// is not the token endpoint), but by then such a client has already
     /// sent the credentials on.
     ///
+    /// The crate's own client sends plain-`http` requests (loopback, or
+    /// allowed with [`danger_allow_insecure_http`](Self::danger_allow_insecure_http))
+    /// directly, never through a proxy from `HTTP_PROXY` or `ALL_PROXY`,
+    /// since the proxy would read the credentials. This client's proxies
+    /// are yours: keep plain-`http` token endpoints off them.
+    ///
     /// ```
     /// use reqwest_oauth::ClientCredentials;
     ///
@@ -209,8 +216,10 @@ impl TokenEndpoint {
         self
     }
 
-    /// Checks what can be checked without a request: the URL parses, and is
-    /// `https` (or `http` to a loopback address, or explicitly allowed).
+    /// Checks what can be checked without a request: the URL parses, has no
+    /// credentials in it (`user:password@`: those belong in the
+    /// [`ClientIdentity`]), and is `https` (or `http` to a loopback
+    /// address, or explicitly allowed).
     pub fn check(&self) -> Result<(), Error> {
         match &self.location {
             Location::Fixed(url) => self.checked_url(url).map(drop),
@@ -223,11 +232,8 @@ impl TokenEndpoint {
     /// [`ClientAuth::AutoDetect`], the first request may be sent twice
     /// (Basic, then body); see there.
     pub async fn request(&self, grant: &GrantRequest<'_>) -> Result<Token, Error> {
-        let http = match &self.http {
-            Some(client) => client,
-            None => exchange::shared_client()?,
-        };
-        let target = self.resolve(http).await?;
+        let target = self.resolve().await?;
+        let http = self.client_for(target.url.as_str())?;
         match target.auth {
             ClientAuth::AutoDetect => self.auto_detect(http, &target.url, grant).await,
             auth => self.send(http, &target.url, auth, grant).await,
@@ -285,6 +291,12 @@ impl TokenEndpoint {
         grant: &GrantRequest<'_>,
     ) -> Result<Token, Error> {
         let proof = self.identity.prove(auth, url)?;
+        // What this request carries that must never come back in an error.
+        let mut sent = Sent::default();
+        proof.note(&mut sent);
+        for (name, value) in grant.params() {
+            sent.param(name, value);
+        }
         let mut request = http
             .post(url.clone())
             .timeout(self.timeout)
@@ -292,7 +304,7 @@ impl TokenEndpoint {
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .header(CONTENT_TYPE, self.format.content_type());
         let body = match &proof {
-            Proof::Basic { user, password } => {
+            Proof::Basic { user, password, .. } => {
                 request = request.basic_auth(user, Some(password));
                 self.format.encode(grant.pairs())
             }
@@ -301,17 +313,28 @@ impl TokenEndpoint {
                 self.format.encode(fields.chain(grant.pairs()))
             }
         };
-        exchange::exchange(request.body(body), url, grant.grant_type(), self.body_limit).await
+        let (grant_type, limit) = (grant.grant_type(), self.body_limit);
+        exchange::exchange(request.body(body), url, grant_type, limit, &sent).await
+    }
+
+    /// The HTTP client for a request to `url`: the one given, else the
+    /// crate's own (which sends plain `http` past any proxy).
+    fn client_for(&self, url: &str) -> Result<&reqwest::Client, Error> {
+        match &self.http {
+            Some(client) => Ok(client),
+            None => exchange::own_client(url),
+        }
     }
 
     /// The URL this request goes to and how a secret is sent: as configured,
     /// or as the issuer's metadata says (read once, on first use); with
     /// neither, auto-detected. A client without a secret never probes.
-    async fn resolve(&self, http: &reqwest::Client) -> Result<Target, Error> {
+    async fn resolve(&self) -> Result<Target, Error> {
         let chosen = self.identity.chosen_auth();
         let (url, auth) = match &self.location {
             Location::Fixed(url) => (self.checked_url(url)?, chosen),
             Location::Discovered(discovery) => {
+                let http = self.client_for(&discovery.issuer)?;
                 let metadata = discovery.resolve(http).await?;
                 let auth = chosen.or_else(|| ClientAuth::from_supported(&metadata.auth_methods));
                 (self.checked_url(&metadata.token_endpoint)?, auth)
@@ -331,13 +354,15 @@ impl TokenEndpoint {
             what: "token endpoint",
             reason,
         };
-        let url = reqwest::Url::parse(raw).map_err(|e| invalid(format!("{raw:?}: {e}")))?;
+        let shown = redacted_url(raw);
+        let url = reqwest::Url::parse(raw).map_err(|e| invalid(format!("{shown:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(format!(
-                "{raw:?} must be http or https, not {:?}",
+                "{shown:?} must be http or https, not {:?}",
                 url.scheme()
             )));
         }
+        refuse_userinfo(&url, "token endpoint")?;
         if !self.insecure_http && !is_safe_for_credentials(&url) {
             return Err(cleartext_refused(&url, "client credentials"));
         }
@@ -348,7 +373,7 @@ impl TokenEndpoint {
 impl fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenEndpoint")
-            .field("url", &self.url())
+            .field("url", &redacted_url(self.url()))
             .field("identity", &self.identity)
             .field("format", &self.format)
             .field("timeout", &self.timeout)

@@ -61,6 +61,7 @@ struct ApiState {
     tokens: Arc<IssuedTokens>,
     style: RejectionStyle,
     reject_all: AtomicBool,
+    required_scope: parking_lot::Mutex<Option<String>>,
     requests: AtomicU64,
     rejections: AtomicU64,
 }
@@ -78,6 +79,7 @@ impl ApiServerBuilder {
             tokens: self.tokens,
             style: self.style,
             reject_all: AtomicBool::new(false),
+            required_scope: parking_lot::Mutex::new(None),
             requests: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
         });
@@ -129,6 +131,14 @@ impl ApiServer {
     pub fn reject_all(&self, reject: bool) {
         self.state.reject_all.store(reject, Ordering::SeqCst);
     }
+
+    /// Requires tokens to carry every scope in `scope` (space-separated);
+    /// others get `403` with `WWW-Authenticate: Bearer
+    /// error="insufficient_scope", scope="…"` (RFC 6750 3.1). `None` lifts
+    /// the requirement.
+    pub fn require_scope(&self, scope: Option<&str>) {
+        *self.state.required_scope.lock() = scope.map(str::to_owned);
+    }
 }
 
 async fn handle(
@@ -159,6 +169,9 @@ async fn handle(
         state.rejections.fetch_add(1, Ordering::SeqCst);
         return reject(state.style, &method, &uri);
     };
+    if let Some(refused) = insufficient_scope(&state, issued.scope.as_deref()) {
+        return refused;
+    }
     let echo = json!({
         "method": method.as_str(),
         "path": uri.path(),
@@ -168,6 +181,28 @@ async fn handle(
         "scope": issued.scope,
     });
     (StatusCode::OK, axum::Json(echo)).into_response()
+}
+
+/// The `403` for a token without every required scope, if it lacks one.
+fn insufficient_scope(state: &ApiState, granted: Option<&str>) -> Option<Response> {
+    let required = state.required_scope.lock().clone()?;
+    let granted: Vec<&str> = granted.unwrap_or_default().split_whitespace().collect();
+    if required
+        .split_whitespace()
+        .all(|scope| granted.contains(&scope))
+    {
+        return None;
+    }
+    state.rejections.fetch_add(1, Ordering::SeqCst);
+    let challenge =
+        format!(r#"Bearer realm="testkit", error="insufficient_scope", scope="{required}""#);
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            [(header::WWW_AUTHENTICATE, challenge)],
+        )
+            .into_response(),
+    )
 }
 
 fn reject(style: RejectionStyle, method: &Method, uri: &Uri) -> Response {

@@ -269,3 +269,79 @@ async fn the_caller_is_told_why_a_rejected_request_was_not_replayed() {
     })
     .await;
 }
+
+fn stepping_up(auth: &reqwest_oauth::testkit::AuthServer, on: bool) -> OAuthMiddleware {
+    OAuthMiddleware::builder(grant(auth))
+        .scope("read")
+        .step_up(on)
+        .build()
+        .expect("config")
+}
+
+#[tokio::test]
+async fn insufficient_scope_gets_one_token_for_the_union_scope_and_one_replay() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        api.require_scope(Some("read admin"));
+        let oauth = stepping_up(&auth, true);
+        let client = client(&oauth);
+        let response = client.get(api.url("/")).send().await.expect("sent");
+        assert_eq!(response.status(), 200);
+        assert_eq!(outcome(&response), Some(ReplayOutcome::SteppedUp));
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(
+            body["scope"], "read admin",
+            "the union of the key's and the asked scope"
+        );
+        assert_eq!(
+            auth.token_requests(),
+            2,
+            "the narrow token, then the wide one"
+        );
+        // The wide token is cached under its own key: the next step-up
+        // costs no token request, and the narrow token was kept.
+        let response = client.get(api.url("/")).send().await.expect("sent");
+        assert_eq!(outcome(&response), Some(ReplayOutcome::SteppedUp));
+        assert_eq!(auth.token_requests(), 2);
+        assert_eq!(oauth.cached_keys(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_step_up_is_never_repeated_for_one_request() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        // An API that asks for more scope whatever the token carries.
+        let api = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(403).insert_header(
+                "www-authenticate",
+                r#"Bearer error="insufficient_scope", scope="admin""#,
+            ))
+            .mount(&api)
+            .await;
+        let oauth = stepping_up(&auth, true);
+        let response = client(&oauth).get(api.uri()).send().await.expect("sent");
+        assert_eq!(response.status(), 403, "the replay's answer is final");
+        assert_eq!(outcome(&response), Some(ReplayOutcome::SteppedUp));
+        let received = api.received_requests().await.expect("recorded");
+        assert_eq!(received.len(), 2, "the request and one stepped-up replay");
+        assert_eq!(auth.token_requests(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_step_up_insufficient_scope_is_returned_as_it_came() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        api.require_scope(Some("read admin"));
+        let oauth = stepping_up(&auth, false);
+        let response = client(&oauth).get(api.url("/")).send().await.expect("sent");
+        assert_eq!(response.status(), 403);
+        assert_eq!(outcome(&response), None);
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}

@@ -309,3 +309,158 @@ async fn secrets_never_show_in_debug_display_or_error_chains() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn credentials_in_a_token_or_issuer_url_are_refused_at_build_time() {
+    let token_url = ClientCredentials::new(
+        "https://user:pw-in-url-1@auth.example.com/token",
+        CLIENT_ID,
+        CLIENT_SECRET,
+    );
+    let issuer = ClientCredentials::discover(
+        "https://user:pw-in-url-2@login.example.com/tenant",
+        CLIENT_ID,
+        CLIENT_SECRET,
+    );
+    for (grant, what) in [(token_url, "token endpoint"), (issuer, "issuer")] {
+        let refused = OAuthMiddleware::builder(grant)
+            .build()
+            .expect_err("refused");
+        let shown = format!("{refused} {refused:?}");
+        assert!(
+            matches!(refused, Error::InvalidUrl { what: w, .. } if w == what),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("ClientIdentity"),
+            "says where they belong: {shown}"
+        );
+        assert!(!shown.contains("pw-in-url"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn a_discovered_token_endpoint_with_credentials_in_it_is_refused() {
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "issuer": server.uri(),
+                "token_endpoint": format!("http://user:pw-in-url-3@{}/token", server.address()),
+            })))
+            .mount(&server)
+            .await;
+        let oauth = OAuthMiddleware::new(ClientCredentials::discover(
+            server.uri(),
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ));
+        let refused = oauth.token(oauth.default_key()).await.expect_err("refused");
+        let shown = format!("{refused} {refused:?}");
+        assert!(
+            matches!(
+                refused,
+                Error::InvalidUrl {
+                    what: "token endpoint",
+                    ..
+                }
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("pw-in-url"), "{shown}");
+        let received = server.received_requests().await.expect("recorded");
+        assert!(
+            received.iter().all(|r| r.method.as_str() == "GET"),
+            "a token request was sent"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn urls_are_shown_without_credentials_or_query_values() {
+    within_timeout(async {
+        let url = "https://auth.example.com/token?api_key=q-secret-1&tenant=q-secret-2#q-secret-3";
+        let endpoint = TokenEndpoint::new(url, ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET));
+        let grant = ClientCredentials::at(endpoint.clone());
+        let password = PasswordGrant::at(endpoint.clone(), "user", "pw");
+        let discovered = ClientCredentials::discover(
+            "https://login.example.com/?api_key=q-secret-4",
+            CLIENT_ID,
+            CLIENT_SECRET,
+        );
+        let mut shown = vec![
+            format!("{endpoint:?}"),
+            format!("{grant:?}"),
+            format!("{password:?}"),
+            format!("{discovered:?}"),
+        ];
+        // Errors that quote a URL: a bad scheme, an unreachable issuer, an origin.
+        let bad_scheme = OAuthMiddleware::builder(ClientCredentials::new(
+            "ftp://auth.example.com/t?key=q-secret-5",
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ))
+        .build()
+        .expect_err("not http");
+        let unreachable = OAuthMiddleware::new(ClientCredentials::discover(
+            "http://127.0.0.1:9/?key=q-secret-6",
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ));
+        let unreachable = unreachable
+            .token(unreachable.default_key())
+            .await
+            .expect_err("unreachable");
+        let bad_origin = OAuthMiddleware::builder(ClientCredentials::new(
+            "https://auth.example.com/t",
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ))
+        .allow_origin("https://u:q-secret-7@api.example.com/p?x=q-secret-8")
+        .build()
+        .expect_err("an origin has no path");
+        for error in [bad_scheme, unreachable, bad_origin] {
+            shown.push(format!("{error} {error:?}"));
+        }
+        for text in &shown {
+            assert!(!text.contains("q-secret"), "{text}");
+            assert!(text.contains("[redacted]") || !text.contains('?'), "{text}");
+        }
+        assert!(
+            shown[0].contains("api_key=[redacted]&tenant=[redacted]"),
+            "{}",
+            shown[0]
+        );
+    })
+    .await;
+}
+
+/// Every token below carries a byte RFC 6750's `b64token` does not allow.
+const NOT_BEARER_CHARACTERS: [&str; 4] = ["tab\there", "two words", "naïve", "line\u{2028}sep"];
+
+#[tokio::test]
+async fn a_token_endpoint_issuing_non_bearer_characters_is_refused() {
+    within_timeout(async {
+        for issued in NOT_BEARER_CHARACTERS {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "access_token": issued, "token_type": "Bearer", "expires_in": 60
+                })))
+                .mount(&server)
+                .await;
+            let oauth = OAuthMiddleware::new(ClientCredentials::new(server.uri(), "id", "s"));
+            let result = oauth.token(oauth.default_key()).await;
+            assert!(result.is_err(), "{issued:?} was accepted");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_custom_source_with_non_bearer_characters_is_refused() {
+    for issued in NOT_BEARER_CHARACTERS {
+        assert!(Token::bearer(issued).is_err(), "{issued:?} was accepted");
+    }
+}

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod echo;
 pub mod fleet;
 pub mod fleet_process;
 pub mod hold_first;
