@@ -51,15 +51,13 @@ pub(super) fn decode(value: &str) -> Option<Error> {
     let status = http::StatusCode::from_u16(status).ok()?;
     let text = |name: &str| fields.get(name)?.as_str().map(str::to_owned);
     let retry_after = fields.get("retry_after_ms").and_then(Value::as_u64);
-    Some(Error::TokenEndpoint(Arc::new(EndpointError {
-        status,
-        code: text("error").as_deref().map(ErrorCode::parse),
-        description: text("error_description"),
-        message: None,
-        uri: None,
-        body_snippet: None,
-        retry_after: retry_after.map(Duration::from_millis),
-    })))
+    // From `bare`, so fields the endpoint error gains stay at their
+    // "not known" values here.
+    let mut refused = EndpointError::bare(status);
+    refused.code = text("error").as_deref().map(ErrorCode::parse);
+    refused.description = text("error_description");
+    refused.retry_after = retry_after.map(Duration::from_millis);
+    Some(Error::TokenEndpoint(Arc::new(refused)))
 }
 
 #[cfg(test)]
@@ -68,15 +66,11 @@ mod tests {
 
     #[test]
     fn an_endpoint_error_travels_with_its_retry_after() {
-        let error = Error::TokenEndpoint(Arc::new(EndpointError {
-            status: http::StatusCode::SERVICE_UNAVAILABLE,
-            code: Some(ErrorCode::parse("temporarily_unavailable")),
-            description: Some("down".into()),
-            message: None,
-            uri: None,
-            body_snippet: None,
-            retry_after: Some(Duration::from_secs(3)),
-        }));
+        let mut refused = EndpointError::bare(http::StatusCode::SERVICE_UNAVAILABLE);
+        refused.code = Some(ErrorCode::parse("temporarily_unavailable"));
+        refused.description = Some("down".into());
+        refused.retry_after = Some(Duration::from_secs(3));
+        let error = Error::TokenEndpoint(Arc::new(refused));
         let Some((value, cooldown)) = encode(&error) else {
             panic!("an endpoint error is shared")
         };
