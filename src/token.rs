@@ -44,6 +44,9 @@ struct Details {
     refresh_token: Option<SecretString>,
     scope: Option<String>,
     extra: serde_json::Map<String, serde_json::Value>,
+    /// Read from a fleet's store: fetched by another process, possibly
+    /// long ago, so never "fetched for this request" (see `is_shared`).
+    shared: bool,
 }
 
 const BEARER_PREFIX: &str = "Bearer ";
@@ -150,6 +153,19 @@ impl Token {
             self.details_mut().extra = extra;
         }
         self
+    }
+
+    /// Marks the token as read from a fleet's shared store. The flag lives
+    /// out of line, so a token fetched by this process stays as small.
+    pub(crate) fn shared(mut self) -> Self {
+        self.details_mut().shared = true;
+        self
+    }
+
+    /// Whether the token was read from a fleet's store rather than fetched
+    /// by this process: the cache then lets a rejection of it be renewed.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.details.as_ref().is_some_and(|details| details.shared)
     }
 
     fn details_mut(&mut self) -> &mut Details {

@@ -52,7 +52,9 @@ impl TokenCache {
             Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
             Err(_) => Err(Error::FetchAborted),
         }?;
-        Ok((take(&cached), true))
+        // A token a fleet read from its store was fetched elsewhere, maybe
+        // long ago: not "fetched for this request", so a 401 may renew it.
+        Ok((take(&cached), !cached.token.is_shared()))
     }
 
     /// The hot path, without waiting: what `take` keeps of a usable cached

@@ -106,4 +106,20 @@ impl TokenStore for MemoryStore {
         });
         Box::pin(async { Ok(()) })
     }
+
+    fn extend<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let held = self.with_live(|entries| {
+            let held = entries.get(key).is_some_and(|entry| *entry.value == owner);
+            if held {
+                Self::set(entries, key, owner, ttl);
+            }
+            held
+        });
+        Box::pin(async move { Ok(held) })
+    }
 }

@@ -19,11 +19,14 @@
 //!
 //! - A store that fails or stalls (a second, for [`RedisStore`]) never fails
 //!   a request: that process fetches alone and says so in a warning.
-//! - A process that dies holding the lock delays the others by at most the
-//!   lock's time to live ([`FleetSource::lock_ttl`]).
+//! - A process that dies or freezes holding the lock delays the others by
+//!   at most one lease ([`FleetSource::lock_ttl`]); then exactly one of
+//!   them takes over.
 //! - A token the API rejected is never taken from the store again by the
-//!   process that saw the rejection; the fleet converges on the one
-//!   replacement.
+//!   process that saw the rejection; it replaces it once, replays the
+//!   request, and the fleet converges on the one replacement.
+//! - A failing token endpoint is asked once per cooldown (its
+//!   `Retry-After`) by the whole fleet, not once per process.
 //! - Anyone who can read the store can use the tokens in it: protect it
 //!   like the client secret. The namespace given to [`FleetSource::new`]
 //!   must be unique per client identity.
@@ -51,6 +54,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "fleet-encryption")]
+mod cipher;
+mod failure;
 mod lock;
 mod memory;
 mod record;
@@ -59,6 +65,9 @@ mod redis;
 mod source;
 mod store;
 
+#[cfg(feature = "fleet-encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet-encryption")))]
+pub use cipher::Cipher;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -18,13 +18,30 @@ const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0"#;
 
-/// A [`TokenStore`] in Redis: `SET … PX` for tokens, `SET … NX PX` for the
-/// lock, a compare-and-delete script to release it. Clones share one
-/// reconnecting connection.
+/// Takes a lock that is free, or stale: a lock key without a time to live
+/// (planted, or left by a client that set it by hand) would otherwise stall
+/// every cold fetch forever, so it counts as abandoned.
+const LOCK: &str = r#"local ttl = redis.call("PTTL", KEYS[1])
+if ttl == -2 or ttl == -1 then
+    redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+    return 1
+end
+return 0"#;
+
+/// Extends a lock's lease only for the owner that holds it.
+const EXTEND: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0"#;
+
+/// A [`TokenStore`] in Redis: `SET … PX` for tokens; for the lock, scripts
+/// that take it when free (or left without a time to live), extend it and
+/// release it only for its owner. Clones share one reconnecting connection.
 ///
-/// Tokens are stored in clear under `reqwest-oauth:v1:<namespace>:…`: give
-/// the store the protection you give the client secret (ACLs, TLS with a
-/// `rediss://` URL and redis' TLS feature, a private network).
+/// Tokens are stored under `reqwest-oauth:v1:{<namespace>:…}`, in clear
+/// unless the `FleetSource` encrypts them (feature `fleet-encryption`):
+/// give the store the protection you give the client secret (ACLs, TLS
+/// with a `rediss://` URL and redis' TLS feature, a private network).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), reqwest_oauth::fleet::StoreError> {
@@ -35,12 +52,80 @@ return 0"#;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
+    /// For the release at shutdown, which needs a connection that does not
+    /// live on the (dying) runtime; `None` for a connection given as is.
+    client: Option<Client>,
+    scripts: Scripts,
+}
+
+/// One Redis, or a Redis Cluster (whose connection routes each command to
+/// the node serving its key's slot).
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+#[derive(Clone)]
+enum Client {
+    Single(redis::Client),
+    /// Boxed: twice the size of the other, in a store made once.
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        command: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(command),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => connection.req_packed_command(command),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Scripts {
+    lock: redis::Script,
+    extend: redis::Script,
     unlock: redis::Script,
 }
 
 impl RedisStore {
-    /// Connects to the Redis at `url` (`redis://[user:password@]host:port[/db]`).
+    /// Connects to the Redis at `url` (`redis://[user:password@]host:port[/db]`)
+    /// and proves the connection with a round trip, so a wrong address, a
+    /// missing or wrong password, or a refused command fails here, with the
+    /// reason, instead of silently turning fleet mode off at every fetch.
     /// Commands time out after a second, so a stalled Redis costs a request
     /// that long at most before the process fetches alone.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -49,19 +134,78 @@ impl RedisStore {
             .set_connection_timeout(Some(RESPONSE_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1);
-        let connection = ConnectionManager::new_with_config(client, config)
+        let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
-            .map_err(StoreError::new)?;
-        Ok(Self::from_connection(connection))
+            .map_err(refused)?;
+        let store = Self::with(Connection::Single(connection), Some(Client::Single(client)));
+        store.ping().await?;
+        Ok(store)
     }
 
-    /// Uses a connection you configured yourself (TLS, timeouts, Sentinel).
+    /// Connects to a Redis Cluster through any of its `nodes` (URLs as for
+    /// [`connect`](Self::connect)), and proves the connection the same
+    /// way. Each key's token, lock and failure share a hash tag, so they
+    /// live on one node.
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub async fn connect_cluster(nodes: &[&str]) -> Result<Self, StoreError> {
+        let client = redis::cluster::ClusterClient::builder(nodes.iter().copied())
+            .connection_timeout(RESPONSE_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(1)
+            .build()
+            .map_err(StoreError::new)?;
+        let connection = client.get_async_connection().await.map_err(refused)?;
+        let store = Self::with(
+            Connection::Cluster(connection),
+            Some(Client::Cluster(Box::new(client))),
+        );
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Uses a connection you configured yourself (TLS, timeouts). Not
+    /// checked: call [`TokenStore::get`] once to prove it.
     pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self::with(Connection::Single(connection), None)
+    }
+
+    fn with(connection: Connection, client: Option<Client>) -> Self {
         RedisStore {
             connection,
-            unlock: redis::Script::new(UNLOCK),
+            client,
+            scripts: Scripts {
+                lock: redis::Script::new(LOCK),
+                extend: redis::Script::new(EXTEND),
+                unlock: redis::Script::new(UNLOCK),
+            },
         }
     }
+
+    /// One round trip that needs the connection authenticated.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(refused)
+    }
+}
+
+/// Names the likely cause of a refused connection. Redis' own message never
+/// holds the password, so it is kept.
+fn refused(error: redis::RedisError) -> StoreError {
+    let auth = error.kind() == redis::ErrorKind::AuthenticationFailed
+        || error
+            .code()
+            .is_some_and(|code| code == "NOAUTH" || code == "WRONGPASS");
+    if auth {
+        return StoreError::new(format!(
+            "Redis refused to authenticate this client ({error}); give the user and password in the URL: redis://user:password@host:port"
+        ));
+    }
+    StoreError::new(error)
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -76,17 +220,60 @@ fn px(ttl: Duration) -> u64 {
 
 impl RedisStore {
     /// Runs one command on a clone of the shared connection.
-    fn run<T: redis::FromRedisValue>(
+    fn run<T: redis::FromRedisValue + Send>(
         &self,
         command: redis::Cmd,
     ) -> BoxFuture<'_, Result<T, StoreError>> {
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         Box::pin(async move {
-            command
-                .query_async(&mut connection)
-                .await
-                .map_err(StoreError::new)
+            once_more_if_dropped(|| {
+                let mut connection = connection.clone();
+                let command = command.clone();
+                async move { command.query_async(&mut connection).await }
+            })
+            .await
         })
+    }
+
+    /// Runs a lock script on `key` with `owner` and more arguments.
+    fn script<'a>(
+        &'a self,
+        script: &'a redis::Script,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<i64, StoreError>> {
+        let connection = self.connection.clone();
+        Box::pin(async move {
+            let mut invocation = script.key(key);
+            invocation.arg(owner);
+            if let Some(ttl) = ttl {
+                invocation.arg(px(ttl));
+            }
+            once_more_if_dropped(|| {
+                let mut connection = connection.clone();
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await
+        })
+    }
+}
+
+/// Sends a command, and once more if the connection had dropped: after a
+/// Redis restart the first command meets the dead connection (and makes the
+/// manager reconnect), and without a second try every process would fetch
+/// alone once. A timeout or a refused connection is not retried: Redis is
+/// stalled or down, and the process should not wait twice.
+async fn once_more_if_dropped<T, F, Fut>(mut send: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let first = send().await;
+    match first {
+        Err(error) if error.is_connection_dropped() => send().await.map_err(StoreError::new),
+        result => result.map_err(StoreError::new),
     }
 }
 
@@ -117,28 +304,47 @@ impl TokenStore for RedisStore {
         owner: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let set = redis::cmd("SET")
-            .arg(key)
-            .arg(owner)
-            .arg("NX")
-            .arg("PX")
-            .arg(px(ttl))
-            .clone();
-        let reply = self.run::<Option<String>>(set);
-        Box::pin(async move { Ok(reply.await?.is_some()) })
+        let taken = self.script(&self.scripts.lock, key, owner, Some(ttl));
+        Box::pin(async move { Ok(taken.await? == 1) })
     }
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut connection = self.connection.clone();
-        Box::pin(async move {
-            let _released: i64 = self
-                .unlock
-                .key(key)
-                .arg(owner)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(StoreError::new)?;
-            Ok(())
-        })
+        let released = self.script(&self.scripts.unlock, key, owner, None);
+        Box::pin(async move { released.await.map(drop) })
+    }
+
+    fn extend<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let extended = self.script(&self.scripts.extend, key, owner, Some(ttl));
+        Box::pin(async move { Ok(extended.await? == 1) })
+    }
+
+    /// Releases over a new blocking connection of its own: the shared one
+    /// is driven by a task on the runtime that is shutting down.
+    fn unlock_blocking(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        let Some(client) = &self.client else {
+            return Err(StoreError::new(
+                "a RedisStore made from a connection cannot release at shutdown",
+            ));
+        };
+        let mut invocation = self.scripts.unlock.key(key);
+        invocation.arg(owner);
+        let released = || -> redis::RedisResult<i64> {
+            match client {
+                Client::Single(client) => {
+                    let mut connection = client.get_connection_with_timeout(RESPONSE_TIMEOUT)?;
+                    connection.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+                    connection.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+                    invocation.invoke(&mut connection)
+                }
+                #[cfg(feature = "redis-cluster")]
+                Client::Cluster(client) => invocation.invoke(&mut client.get_connection()?),
+            }
+        };
+        released().map(drop).map_err(StoreError::new)
     }
 }

@@ -6,15 +6,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use secrecy::zeroize::Zeroizing;
+
+use super::failure;
 use super::lock::HeldLock;
 use super::record::{self, Freshness};
 use super::{StoreError, TokenStore};
 use crate::grant::FetchReason;
 use crate::{Error, FetchContext, Token, TokenRequest, TokenSource};
 
-/// How long a fetching process holds the fleet's lock by default: longer
-/// than a token request may take by default (30 s), with a margin.
-const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(35);
+/// The fleet lock's lease by default. The holder extends it every third
+/// of that while it fetches, so it need not cover a slow token request; it
+/// bounds how long a dead or frozen holder delays the others.
+const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(5);
+
+/// The longest a process waits for others' fetches (each holder alive, its
+/// lease extended) before it fetches alone: past a token request's own
+/// timeout (30 s) and retries, so only a holder stuck yet alive reaches it.
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// How often a process that waits for another's fetch first looks again.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -28,21 +37,27 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// A fetch first reads the shared [`TokenStore`]. A usable token there is
 /// used as is. Otherwise the process takes the store's lock for the key,
 /// runs the wrapped source and publishes the result; the others poll the
-/// store until it appears (or the lock expires, and one of them takes
-/// over). A token in its refresh window (the middleware's
+/// store until it appears (or the holder's lease lapses, and exactly one of
+/// them takes over). A failed fetch is published too, so while its
+/// cooldown (the server's `Retry-After`, else a second) lasts the others
+/// return the same error without a token request. A token in its refresh
+/// window (the middleware's
 /// [`refresh_ahead`](crate::OAuthMiddlewareBuilder::refresh_ahead)) is
 /// still used while whichever process takes the lock renews it, so the
 /// fleet renews ahead of expiry with one token request, not one per process.
 ///
 /// When the API rejects a shared token, the process that saw the `401`
-/// never takes that token from the store again (the cache tells the source
-/// which token a fetch replaces): it fetches a new one and publishes it,
+/// replaces it once and replays the request (a token read from the store
+/// is never "fetched for this request"), never taking that token from the
+/// store again (the cache tells the source which token a fetch replaces):
+/// it fetches a new one under the lock and publishes it,
 /// and the other processes, on their own `401`, pick that one up without a
 /// token request of their own.
 ///
 /// The store failing never fails a request: the process logs a warning
-/// and fetches for itself. Refresh tokens are not shared; each renewal
-/// runs the wrapped source's grant.
+/// and fetches for itself. Refresh tokens are shared only when the store
+/// is encrypted (`FleetSource::encrypt`, feature `fleet-encryption`);
+/// otherwise each renewal runs the wrapped source's grant.
 ///
 /// ```no_run
 /// # #[cfg(feature = "redis")]
@@ -65,6 +80,8 @@ pub struct FleetSource<S> {
     /// Tells this process's lock acquisitions apart from everyone else's.
     owner: String,
     locks_taken: AtomicU64,
+    #[cfg(feature = "fleet-encryption")]
+    cipher: Option<super::Cipher>,
 }
 
 impl<S: TokenSource> FleetSource<S> {
@@ -82,12 +99,16 @@ impl<S: TokenSource> FleetSource<S> {
             poll_interval: DEFAULT_POLL_INTERVAL,
             owner: format!("{}-{nonce:016x}", std::process::id()),
             locks_taken: AtomicU64::new(0),
+            #[cfg(feature = "fleet-encryption")]
+            cipher: None,
         }
     }
 
-    /// How long the fetching process holds the lock (default 35 s). Make it longer than a token request can take;
-    /// it is also the longest a waiting process waits before it takes over
-    /// from a process that died mid-fetch.
+    /// The lease on the fleet's lock (default 5 s). The fetching process
+    /// extends it every third of that until it has published, so a slow
+    /// token request keeps it; a process that dies or freezes holding it
+    /// delays the others by at most one lease, after which exactly one of
+    /// them takes over and the rest keep waiting for that one.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl;
         self
@@ -100,10 +121,51 @@ impl<S: TokenSource> FleetSource<S> {
         self
     }
 
+    /// Seals every value this source stores with `cipher`, and reads only
+    /// values sealed with one of its keys: a reader of the store sees no
+    /// token, and a value planted without the key is ignored. With a
+    /// cipher, refresh tokens are shared too, so a fleet renews with one
+    /// `refresh_token` grant. Every process of the namespace needs the same
+    /// keys (see [`Cipher`](super::Cipher) for rotation).
+    #[cfg(feature = "fleet-encryption")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fleet-encryption")))]
+    pub fn encrypt(mut self, cipher: super::Cipher) -> Self {
+        self.cipher = Some(cipher);
+        self
+    }
+
+    /// The value to store under `key`: sealed when a cipher is set.
+    fn seal(&self, key: &str, value: &str) -> Option<Zeroizing<String>> {
+        #[cfg(feature = "fleet-encryption")]
+        if let Some(cipher) = &self.cipher {
+            return cipher.seal(key, value).map(Zeroizing::new);
+        }
+        let _ = key;
+        Some(Zeroizing::new(value.to_owned()))
+    }
+
+    /// The stored value's plaintext: opened when a cipher is set, and then
+    /// `None` for a value not sealed by one of its keys for this `key`.
+    fn open(&self, key: &str, value: String) -> Option<Zeroizing<String>> {
+        let value = Zeroizing::new(value);
+        // Sealing adds a third (base64) and a few bytes; more is garbage.
+        if value.len() > 2 * record::MAX_VALUE_BYTES {
+            return None;
+        }
+        #[cfg(feature = "fleet-encryption")]
+        if let Some(cipher) = &self.cipher {
+            return cipher.open(key, &value);
+        }
+        let _ = key;
+        Some(value)
+    }
+
     fn store_key(&self, request: &TokenRequest) -> String {
         let parts = [request.audience(), request.scope(), request.resource()];
         let parts = serde_json::to_string(&parts).unwrap_or_default();
-        format!("reqwest-oauth:v1:{}:{parts}", self.namespace)
+        // The braces are a Redis Cluster hash tag: the token, its lock and
+        // its failure (`<key>:lock`, `<key>:failed`) hash to one slot.
+        format!("reqwest-oauth:v1:{{{}:{parts}}}", self.namespace)
     }
 
     /// Reads the key's shared token. The token this fetch replaces after a
@@ -112,7 +174,11 @@ impl<S: TokenSource> FleetSource<S> {
         let Some(value) = self.store.get(key).await? else {
             return Ok(Freshness::Unusable);
         };
-        let found = record::decode(value, SystemTime::now());
+        let Some(value) = self.open(key, value) else {
+            tracing::debug!("a stored token not sealed with this fleet's keys; ignored");
+            return Ok(Freshness::Unusable);
+        };
+        let found = record::decode(&value, SystemTime::now(), self.sealed());
         let rejected = match (cx.reason(), cx.previous()) {
             (FetchReason::Rejected, Some(previous)) => previous,
             _ => return Ok(found),
@@ -128,42 +194,28 @@ impl<S: TokenSource> FleetSource<S> {
     }
 
     async fn shared_or_fetched(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
-        let request = cx.request();
         let lock = format!("{key}:lock");
         let owner = format!(
             "{}-{}",
             self.owner,
             self.locks_taken.fetch_add(1, Ordering::Relaxed)
         );
-        let give_up = tokio::time::Instant::now() + self.lock_ttl + MAX_POLL_INTERVAL;
+        // Not tied to the lease: a waiter keeps waiting while any live
+        // holder (a new one after a takeover, too) is fetching.
+        let give_up = tokio::time::Instant::now() + MAX_WAIT;
         let mut interval = self.poll_interval;
         loop {
-            let stale = match self.read(key, cx).await {
-                Ok(Freshness::Fresh(token)) => {
-                    tracing::debug!(audience = request.audience(), "token taken from the fleet");
-                    return Ok(token);
-                }
-                Ok(Freshness::Renewing(token)) => Some(token),
-                Ok(Freshness::Unusable) => None,
-                Err(error) => return self.alone(cx, &error).await,
-            };
-            match self.store.try_lock(&lock, &owner, self.lock_ttl).await {
-                Ok(true) => {
-                    let held = HeldLock::new(self.store.clone(), lock, owner);
-                    return self.fetch_locked(cx, key, held, stale).await;
-                }
-                Ok(false) => {
-                    // Another process is renewing; this one is still good.
-                    if let Some(token) = stale {
-                        return Ok(token);
-                    }
-                }
-                Err(error) => return self.alone(cx, &error).await,
+            match self.look(cx, key, &lock, &owner).await {
+                Look::Done(result) => return result,
+                Look::Locked(held, stale) => return self.fetch_locked(cx, key, held, stale).await,
+                Look::Alone(error) => return self.alone(cx, &error).await,
+                Look::Wait => {}
             }
             if tokio::time::Instant::now() >= give_up {
+                let audience = cx.request().audience();
                 tracing::warn!(
-                    audience = request.audience(),
-                    "the fleet's token lock outlived its time to live; fetching alone"
+                    audience,
+                    "waited too long for the fleet's token; fetching alone"
                 );
                 return self.inner.fetch(cx).await;
             }
@@ -172,10 +224,52 @@ impl<S: TokenSource> FleetSource<S> {
         }
     }
 
+    /// One look at the store: a usable token, the fleet's current failure,
+    /// the lock (taken), or nothing yet.
+    async fn look(&self, cx: FetchContext<'_>, key: &str, lock: &str, owner: &str) -> Look {
+        let stale = match self.read(key, cx).await {
+            Ok(Freshness::Fresh(token)) => {
+                tracing::debug!(
+                    audience = cx.request().audience(),
+                    "token taken from the fleet"
+                );
+                return Look::Done(Ok(token));
+            }
+            Ok(Freshness::Renewing(token)) => Some(token),
+            Ok(Freshness::Unusable) => match self.shared_failure(key).await {
+                Ok(Some(error)) => return Look::Done(Err(error)),
+                Ok(None) => None,
+                Err(error) => return Look::Alone(error),
+            },
+            Err(error) => return Look::Alone(error),
+        };
+        match self.store.try_lock(lock, owner, self.lock_ttl).await {
+            Ok(true) => {
+                let held =
+                    HeldLock::new(self.store.clone(), lock.into(), owner.into(), self.lock_ttl);
+                Look::Locked(held, stale)
+            }
+            // Another process is renewing; this one is still good.
+            Ok(false) => stale.map_or(Look::Wait, |token| Look::Done(Ok(token))),
+            Err(error) => Look::Alone(error),
+        }
+    }
+
+    /// The failure another process published for the key, while it lasts.
+    async fn shared_failure(&self, key: &str) -> Result<Option<Error>, StoreError> {
+        let value = self.store.get(&format!("{key}:failed")).await?;
+        let error = value.as_deref().and_then(failure::decode);
+        if error.is_some() {
+            tracing::debug!("the fleet's last token request failed; waiting out its cooldown");
+        }
+        Ok(error)
+    }
+
     /// Holding the lock: fetches, publishes and releases it. Reads once
     /// more first, since the previous holder may have published just before
     /// letting go. A failed renewal falls back on the still-usable `stale`
-    /// token, as a failed refresh ahead of expiry does in one process.
+    /// token, as a failed refresh ahead of expiry does in one process; a
+    /// failure with nothing to fall back on is published for the fleet.
     async fn fetch_locked(
         &self,
         cx: FetchContext<'_>,
@@ -183,12 +277,22 @@ impl<S: TokenSource> FleetSource<S> {
         held: HeldLock,
         stale: Option<Token>,
     ) -> Result<Token, Error> {
+        // A cold process renewing the shared token hands it on as the one
+        // replaced, so the grant can use its (shared) refresh token.
+        let cx = match (&stale, cx.previous()) {
+            (Some(current), None) => cx.replacing(FetchReason::RefreshAhead, Some(current)),
+            _ => cx,
+        };
         let result = match self.read(key, cx).await {
             Ok(Freshness::Fresh(token)) => Ok(token),
             _ => match (self.fetch_and_publish(cx, key).await, stale) {
                 (Err(error), Some(current)) => {
                     tracing::warn!(%error, "renewing the fleet's token failed; using the current one");
                     Ok(current)
+                }
+                (Err(error), None) => {
+                    self.publish_failure(key, &error).await;
+                    Err(error)
                 }
                 (result, _) => result,
             },
@@ -197,12 +301,24 @@ impl<S: TokenSource> FleetSource<S> {
         result
     }
 
+    async fn publish_failure(&self, key: &str, error: &Error) {
+        let Some((value, cooldown)) = failure::encode(error) else {
+            return;
+        };
+        let failed = format!("{key}:failed");
+        if let Err(error) = self.store.put(&failed, &value, cooldown).await {
+            tracing::warn!(%error, "could not share the failed token request with the fleet");
+        }
+    }
+
     async fn fetch_and_publish(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
         let token = self.inner.fetch(cx).await?;
-        let Some(encoded) = record::encode(&token, cx.lifetimes()) else {
+        let encoded = record::encode(&token, cx.lifetimes(), self.sealed());
+        let Some((value, ttl)) = encoded.and_then(|e| Some((self.seal(key, &e.value)?, e.ttl)))
+        else {
             return Ok(token);
         };
-        match self.store.put(key, &encoded.value, encoded.ttl).await {
+        match self.store.put(key, &value, ttl).await {
             Ok(()) => {
                 tracing::info!(
                     audience = cx.request().audience(),
@@ -222,6 +338,18 @@ impl<S: TokenSource> FleetSource<S> {
     }
 }
 
+/// What one look at the store found.
+enum Look {
+    /// The answer: a shared token, or the fleet's current failure.
+    Done(Result<Token, Error>),
+    /// The lock, taken by this process, and the token to fall back on.
+    Locked(HeldLock, Option<Token>),
+    /// Another process holds the lock and nothing is usable yet.
+    Wait,
+    /// The store failed.
+    Alone(StoreError),
+}
+
 impl<S: TokenSource> TokenSource for FleetSource<S> {
     async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
         let key = self.store_key(cx.request());
@@ -236,12 +364,23 @@ impl<S: TokenSource> TokenSource for FleetSource<S> {
     }
 }
 
+impl<S> FleetSource<S> {
+    /// Whether stored values are sealed (and so may carry refresh tokens).
+    fn sealed(&self) -> bool {
+        #[cfg(feature = "fleet-encryption")]
+        return self.cipher.is_some();
+        #[cfg(not(feature = "fleet-encryption"))]
+        false
+    }
+}
+
 impl<S> fmt::Debug for FleetSource<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FleetSource")
             .field("namespace", &self.namespace)
             .field("lock_ttl", &self.lock_ttl)
             .field("poll_interval", &self.poll_interval)
+            .field("encrypted", &self.sealed())
             .finish_non_exhaustive()
     }
 }

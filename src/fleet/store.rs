@@ -45,6 +45,35 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Releases the lock `key` if `owner` still holds it (atomically, so a
     /// lock that expired and was taken by another is left alone).
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Extends the lock `key` to `ttl` from now if `owner` still holds it
+    /// (atomically); `false` if it does not (it expired and another took
+    /// over). The holder calls it every third of the lease while it fetches.
+    fn extend<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// [`unlock`](TokenStore::unlock) from a plain thread with no async
+    /// runtime: a fetch holding the lock was dropped, typically because its
+    /// runtime is shutting down, so nothing may be spawned on it.
+    ///
+    /// The default runs `unlock` on a one-off runtime for at most a second,
+    /// which suits stores whose futures need no task on the caller's
+    /// runtime. A store whose connection lives on the caller's runtime
+    /// (like [`RedisStore`](super::RedisStore)) overrides it.
+    fn unlock_blocking(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(StoreError::new)?;
+        let unlock = tokio::time::timeout(Duration::from_secs(1), self.unlock(key, owner));
+        runtime
+            .block_on(unlock)
+            .map_err(|_| StoreError::new("releasing the lock timed out"))?
+    }
 }
 
 impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
@@ -72,6 +101,19 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).unlock(key, owner)
+    }
+
+    fn extend<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).extend(key, owner, ttl)
+    }
+
+    fn unlock_blocking(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        (**self).unlock_blocking(key, owner)
     }
 }
 

@@ -33,6 +33,38 @@ async fn a_due_token_is_renewed_once_for_the_fleet() {
 }
 
 #[tokio::test]
+async fn a_revoked_shared_token_is_replaced_for_a_late_replica() {
+    within_timeout(
+        fleet::a_revoked_shared_token_is_replaced_for_a_late_replica(MemoryStore::new()),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_stale_lock_is_taken_over_by_exactly_one_waiter() {
+    within_timeout(fleet::a_stale_lock_is_taken_over_by_exactly_one_waiter(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_stored_token_is_ignored() {
+    within_timeout(fleet::an_oversized_stored_token_is_ignored(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_asked_once_per_cooldown() {
+    within_timeout(fleet::a_failing_endpoint_is_asked_once_per_cooldown(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test]
 async fn namespaces_and_audiences_stay_apart() {
     within_timeout(fleet::namespaces_and_audiences_stay_apart(
         MemoryStore::new(),
@@ -71,6 +103,14 @@ impl TokenStore for BrokenStore {
     fn unlock<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         broken()
     }
+    fn extend<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        broken()
+    }
 }
 
 #[tokio::test]
@@ -92,7 +132,7 @@ async fn a_lock_left_by_a_dead_replica_is_waited_out_then_taken_over() {
     within_timeout(async {
         let (auth, api) = common::servers().await;
         let store = MemoryStore::new();
-        let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+        let lock = fleet::LOCK_KEY;
         let ttl = Duration::from_millis(400);
         assert!(
             store
@@ -147,7 +187,7 @@ async fn a_fetch_dropped_while_holding_the_lock_releases_it() {
         );
         assert!(fetch.await.is_err(), "the wrapped source never answers");
 
-        let lock = "reqwest-oauth:v1:orders:[null,null,null]:lock";
+        let lock = fleet::LOCK_KEY;
         let mut free = false;
         for _ in 0..100 {
             free = store
@@ -163,6 +203,20 @@ async fn a_fetch_dropped_while_holding_the_lock_releases_it() {
             free,
             "the lock was released, not left for its 35 s time to live"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lock_held_when_the_runtime_shuts_down_is_released() {
+    let store = MemoryStore::new();
+    let replica_store = store.clone();
+    let shut_down = tokio::task::spawn_blocking(move || {
+        fleet::hold_the_lock_then_shut_down(|| async move { replica_store })
+    });
+    within_timeout(async {
+        shut_down.await.expect("the replica ran");
+        fleet::the_lock_is_free(&store).await;
     })
     .await;
 }

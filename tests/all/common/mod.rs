@@ -3,6 +3,7 @@
 
 pub mod echo;
 pub mod fleet;
+pub mod fleet_process;
 pub mod hold_first;
 pub mod redis;
 
