@@ -146,9 +146,15 @@ pub enum Error {
         reason: String,
     },
 
-    /// The crate was configured with something it cannot use.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A setting was given a value the crate cannot use; nothing was sent.
+    #[error("invalid {setting}: {reason}")]
+    InvalidSetting {
+        /// Which setting: `"lifetime"`, `"refresh_ahead"`, `"max_keys"`,
+        /// `"extra parameter"`, …
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A recent fetch for this key failed, and until its cooldown ends
     /// requests get that error without a new token request. The cooldown
