@@ -23,4 +23,5 @@ mod security;
 mod single_flight;
 mod token_cache;
 mod token_endpoint;
+mod tower;
 mod vendors;
