@@ -80,7 +80,9 @@ fn parse_token(
         // an access token (an ID token, a JWT, a SAML assertion) says `N_A`.
         // Such a token is sent as a bearer credential; the marker stays in
         // the extras so the grant and its caller can tell.
-        Some(Value::String(kind)) if kind == NOT_APPLICABLE && issued_other_than_access(&fields) => {
+        Some(Value::String(kind))
+            if kind == NOT_APPLICABLE && issued_other_than_access(&fields) =>
+        {
             fields.insert("token_type".to_owned(), Value::String(kind));
         }
         Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),

@@ -72,7 +72,11 @@ struct SelfSigned {
 impl JwtBearer {
     /// The grant at `token_url` by `client`, with the assertion read from
     /// `assertion` on every fetch.
-    pub fn new(token_url: impl Into<String>, client: ClientIdentity, assertion: SubjectToken) -> Self {
+    pub fn new(
+        token_url: impl Into<String>,
+        client: ClientIdentity,
+        assertion: SubjectToken,
+    ) -> Self {
         Self::at(TokenEndpoint::new(token_url, client), assertion)
     }
 

@@ -68,7 +68,10 @@ impl SubjectToken {
     /// an assertion made elsewhere). Named `"fixed value"` until
     /// [`named`](Self::named).
     pub fn fixed(value: impl Into<String>) -> Self {
-        Self::with(Origin::Fixed(Arc::new(SecretString::from(value.into()))), "fixed value")
+        Self::with(
+            Origin::Fixed(Arc::new(SecretString::from(value.into()))),
+            "fixed value",
+        )
     }
 
     /// A file read on every token request, so a credential rotated on disk

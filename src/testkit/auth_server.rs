@@ -411,7 +411,10 @@ fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Ref
     let token = state
         .tokens
         .issue(grant.audience.clone(), scope.clone(), lifetime);
-    let subject = request.params.get("username").map_or(client_id, String::as_str);
+    let subject = request
+        .params
+        .get("username")
+        .map_or(client_id, String::as_str);
     state.tokens.set_subject(&token, subject);
     let mut body = json!({
         "access_token": token,

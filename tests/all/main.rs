@@ -24,3 +24,4 @@ mod single_flight;
 mod token_cache;
 mod token_endpoint;
 mod vendors;
+mod workload;

@@ -203,7 +203,10 @@ fn exchange(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, 
     let workload = &state.workload;
     let param = |name: &str| request.params.get(name).map(String::as_str);
     let (Some(subject), Some(kind)) = (param("subject_token"), param("subject_token_type")) else {
-        return Err(refused("invalid_request", "subject_token and its type are required"));
+        return Err(refused(
+            "invalid_request",
+            "subject_token and its type are required",
+        ));
     };
     let invalid_subject = refused("invalid_grant", "the subject token is not valid here");
     let principal = workload
@@ -212,18 +215,27 @@ fn exchange(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, 
     if let Some(actor) = param("actor_token") {
         let actor_kind = param("actor_token_type")
             .ok_or(refused("invalid_request", "actor_token_type is required"))?;
-        workload
-            .principal(state, actor, actor_kind)
-            .ok_or(refused("invalid_grant", "the actor token is not valid here"))?;
+        workload.principal(state, actor, actor_kind).ok_or(refused(
+            "invalid_grant",
+            "the actor token is not valid here",
+        ))?;
     }
     if !workload.target_allowed(request) {
-        return Err(refused("invalid_target", "that audience or resource is not allowed"));
+        return Err(refused(
+            "invalid_target",
+            "that audience or resource is not allowed",
+        ));
     }
     let issued_type = match param("requested_token_type") {
         None | Some(ACCESS_TOKEN) => ACCESS_TOKEN,
         Some(JWT) => JWT,
         Some(ID_TOKEN) => ID_TOKEN,
-        Some(_) => return Err(refused("invalid_request", "unsupported requested_token_type")),
+        Some(_) => {
+            return Err(refused(
+                "invalid_request",
+                "unsupported requested_token_type",
+            ));
+        }
     };
     let mut body = grant_token(state, request, &principal);
     body["issued_token_type"] = Value::from(issued_type);
@@ -250,9 +262,15 @@ fn jwt_bearer(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value
         }
     }
     if !workload.target_allowed(request) {
-        return Err(refused("invalid_target", "that audience or resource is not allowed"));
+        return Err(refused(
+            "invalid_target",
+            "that audience or resource is not allowed",
+        ));
     }
-    let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     Ok(grant_token(state, request, subject))
 }
 
