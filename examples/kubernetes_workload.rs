@@ -13,7 +13,7 @@
 //! cargo run --example kubernetes_workload
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -57,18 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with(oauth.clone())
         .build();
 
-    // The kubelet: a new token every 1.2 s, written and renamed into place.
-    let kubelet = {
-        let (path, audience) = (path.clone(), auth.token_url());
-        tokio::spawn(async move {
-            for generation in 2..=4 {
-                tokio::time::sleep(Duration::from_millis(1200)).await;
-                if let Err(error) = project(&path, &audience, generation) {
-                    eprintln!("kubelet could not write the token: {error}");
-                }
-            }
-        })
-    };
+    let kubelet = spawn_kubelet(path.clone(), auth.token_url());
 
     let mut seen = Vec::new();
     for _ in 0..20 {
@@ -89,13 +78,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         auth.grant_requests("urn:ietf:params:oauth:grant-type:token-exchange")
     );
 
-    // The same file as a JWT bearer assertion (RFC 7523), for servers that
-    // take the platform token as the grant itself.
-    project(&path, &auth.token_url(), 5)?;
+    jwt_bearer_too(&auth, &path).await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// The kubelet: a new token every 1.2 s, written and renamed into place.
+fn spawn_kubelet(path: PathBuf, audience: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for generation in 2..=4 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            if let Err(error) = project(&path, &audience, generation) {
+                eprintln!("kubelet could not write the token: {error}");
+            }
+        }
+    })
+}
+
+/// The same file as a JWT bearer assertion (RFC 7523), for servers that
+/// take the platform token as the grant itself.
+async fn jwt_bearer_too(auth: &AuthServer, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    project(path, &auth.token_url(), 5)?;
+    let assertion = SubjectToken::file(path);
     let bearer = JwtBearer::new(
         auth.token_url(),
         ClientIdentity::public("orders"),
-        SubjectToken::file(&path),
+        assertion,
     );
     let oauth = OAuthMiddleware::new(bearer);
     let token = oauth.token(oauth.default_key()).await?;
@@ -103,8 +111,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "JWT bearer grant: token for {:?}",
         auth.subject_of(token.secret())
     );
-
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 

@@ -256,10 +256,9 @@ fn jwt_bearer(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value
     let claims = workload
         .verify(assertion, true)
         .ok_or(refused("invalid_grant", "the assertion is not valid here"))?;
-    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-        if !workload.seen_jti.lock().insert(jti.to_owned()) {
-            return Err(refused("invalid_grant", "the assertion was used before"));
-        }
+    let jti = claims.get("jti").and_then(Value::as_str);
+    if jti.is_some_and(|jti| !workload.seen_jti.lock().insert(jti.to_owned())) {
+        return Err(refused("invalid_grant", "the assertion was used before"));
     }
     if !workload.target_allowed(request) {
         return Err(refused(
