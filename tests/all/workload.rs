@@ -595,3 +595,113 @@ async fn two_subjects_never_share_a_token_in_one_process_or_a_fleet() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_echoing_endpoint_never_hands_back_a_subject_actor_or_assertion() {
+    use common::echo::{Echo, SHAPES, assert_nothing_sent_is_shown, shown};
+    within_timeout(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(Echo::default())
+            .mount(&server)
+            .await;
+        let subject = "subj/+%2F:&=\"MarkSubjectW1==";
+        let actor = "act/+ MarkActorV2";
+        let assertion = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJNYXJrIn0.MarkAssertionU3sig";
+        for shape in SHAPES {
+            let url = format!("{}/token/{shape}", server.uri());
+            let exchange = TokenExchange::new(
+                &url,
+                gateway(),
+                SubjectToken::fixed(subject),
+                TokenExchange::JWT,
+            )
+            .actor(SubjectToken::fixed(actor), TokenExchange::JWT);
+            let bearer = JwtBearer::new(&url, gateway(), SubjectToken::fixed(assertion));
+            let errors = [first_error(exchange).await, first_error(bearer).await];
+            for error in errors {
+                let all = shown(&error).join("\n");
+                assert!(
+                    all.contains("[redacted]"),
+                    "{shape}: nothing echoed, nothing proved: {all}"
+                );
+                assert_nothing_sent_is_shown(
+                    &all,
+                    &[subject.into(), actor.into(), assertion.into()],
+                    shape,
+                );
+                for marker in ["MarkSubjectW1", "MarkActorV2", "MarkAssertionU3"] {
+                    assert!(
+                        !all.contains(marker),
+                        "{shape}: {marker} came back in {all}"
+                    );
+                }
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_debugged_grant_shows_where_its_subject_comes_from_not_the_subject() {
+    let grant = TokenExchange::new(
+        "https://sts.example.com/token",
+        gateway(),
+        SubjectToken::fixed("MarkSubjectW1").named("user 42"),
+        TokenExchange::ACCESS_TOKEN,
+    )
+    .actor(
+        SubjectToken::fixed("MarkActorV2"),
+        TokenExchange::ACCESS_TOKEN,
+    );
+    let shown = format!("{grant:?}");
+    assert!(shown.contains("user 42"), "{shown}");
+    assert!(
+        !shown.contains("MarkSubjectW1") && !shown.contains("MarkActorV2"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_ahead_exchanges_the_rotated_subject_in_the_background() {
+    within_timeout(async {
+        let auth = AuthServer::builder()
+            .public_client("pod")
+            .trust_assertion_key(EC_PUBLIC)
+            .token_lifetime(std::time::Duration::from_secs(2))
+            .start()
+            .await
+            .expect("auth");
+        let api = ApiServer::start(&auth).await.expect("api");
+        let path = scratch_dir("ahead").join("token");
+        rotate(&path, &platform_jwt("sts", "pod-a"));
+        let grant = TokenExchange::new(
+            auth.token_url(),
+            ClientIdentity::public("pod"),
+            SubjectToken::file(&path),
+            TokenExchange::JWT,
+        );
+        // Half the lifetime (1 s) to refresh in: a call lands in it.
+        let oauth = OAuthMiddleware::builder(grant)
+            .refresh_ahead(reqwest_oauth::policy::RefreshAhead::Fraction(0.5))
+            .build()
+            .expect("config");
+        let client = client(&oauth);
+        echo(client.get(api.url("/1")).send().await.expect("call")).await;
+        let rotated = platform_jwt("sts", "pod-a");
+        rotate(&path, &rotated);
+        // Calls keep succeeding while the token nears its end; one of them
+        // starts the background exchange, which reads the rotated file.
+        while auth.grant_requests(EXCHANGE) < 2 {
+            echo(client.get(api.url("/n")).send().await.expect("call")).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(sent(&auth, "subject_token"), Some(rotated));
+        assert!(
+            oauth.stats().background_refreshes >= 1,
+            "{:?}",
+            oauth.stats()
+        );
+    })
+    .await;
+}
