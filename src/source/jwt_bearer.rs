@@ -172,6 +172,11 @@ impl TokenSource for JwtBearer {
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.settings.check()
+        self.settings.check()?;
+        match &self.assertion {
+            Assertion::Supplied(from) => from.check(),
+            #[cfg(feature = "private-key-jwt")]
+            Assertion::Signed(_) => Ok(()),
+        }
     }
 }

@@ -135,6 +135,16 @@ impl SubjectToken {
         &self.name
     }
 
+    /// Checks an upstream source's configuration (the other origins have
+    /// none to check), so a delegation chain's mistakes surface at
+    /// `build()`.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match &self.from {
+            Origin::Source(source, _) => source.check(),
+            _ => Ok(()),
+        }
+    }
+
     /// The current value, trimmed; `role` (`"subject token"`, …) names it
     /// in errors. Any failure is an [`Error::Subject`] naming the origin.
     pub(crate) async fn read(&self, role: &'static str) -> Result<SecretString, Error> {

@@ -182,6 +182,10 @@ impl TokenSource for TokenExchange {
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.settings.check()
+        self.settings.check()?;
+        self.subject.check()?;
+        self.actor
+            .as_ref()
+            .map_or(Ok(()), |(actor, _)| actor.check())
     }
 }

@@ -544,7 +544,7 @@ async fn the_issued_token_type_is_checked() {
 }
 
 #[tokio::test]
-async fn extra_parameters_may_not_repeat_the_exchanges_own() {
+async fn configuration_mistakes_surface_at_build() {
     let grant = TokenExchange::new(
         "https://sts.example.com/token",
         gateway(),
@@ -556,6 +556,15 @@ async fn extra_parameters_may_not_repeat_the_exchanges_own() {
         .build()
         .expect_err("refused");
     assert!(matches!(error, Error::Config(_)), "{error:?}");
+
+    // An upstream source's own mistakes surface at build() too.
+    let upstream = ClientCredentials::new("ftp://idp.example.com/token", "id", "secret");
+    let subject = SubjectToken::from_source(upstream, TokenRequest::new());
+    let grant = JwtBearer::new("https://sts.example.com/token", gateway(), subject);
+    let error = OAuthMiddleware::builder(grant)
+        .build()
+        .expect_err("refused");
+    assert!(matches!(error, Error::InvalidUrl { .. }), "{error:?}");
 }
 
 #[tokio::test]
