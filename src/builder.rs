@@ -295,19 +295,24 @@ impl OAuthMiddlewareBuilder {
     fn check_cache(&self) -> Result<(), Error> {
         let lifetimes = &self.cache.lifetimes;
         if lifetimes.default_lifetime.is_zero() || lifetimes.max_lifetime.is_zero() {
-            return Err(Error::Config(
-                "token lifetimes must be longer than zero".into(),
-            ));
+            return Err(Error::InvalidSetting {
+                setting: "lifetime",
+                reason: "token lifetimes must be longer than zero".into(),
+            });
         }
         if let RefreshAhead::Fraction(f) = lifetimes.refresh_ahead
             && !(0.0..=1.0).contains(&f)
         {
-            return Err(Error::Config(format!(
-                "refresh-ahead fraction {f} is not between 0 and 1"
-            )));
+            return Err(Error::InvalidSetting {
+                setting: "refresh_ahead",
+                reason: format!("the fraction {f} is not between 0 and 1"),
+            });
         }
         if self.cache.max_keys == 0 {
-            return Err(Error::Config("max_keys must be at least 1".into()));
+            return Err(Error::InvalidSetting {
+                setting: "max_keys",
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(())
     }

@@ -76,6 +76,13 @@ impl OAuthMiddleware {
         }
     }
 
+    /// The core this middleware adapts, for the other adapters (the tower
+    /// layer) to share: one cache, one token request per key.
+    #[cfg(feature = "tower")]
+    pub(crate) fn parts(&self) -> &Arc<Parts> {
+        &self.inner
+    }
+
     /// The key of requests that name no audience, scope or resource of
     /// their own: the builder's audience and resource.
     pub fn default_key(&self) -> &TokenRequest {

@@ -21,14 +21,14 @@ impl Origin {
     /// `http://127.0.0.1:8080`; a path is not allowed.
     pub(crate) fn parse(origin: &str) -> Result<Self, Error> {
         let shown = redacted_url(origin);
-        let url = Url::parse(origin)
-            .map_err(|e| Error::Config(format!("origin {shown:?} is not a URL: {e}")))?;
+        let url =
+            Url::parse(origin).map_err(|e| origin_error(format!("{shown:?} is not a URL: {e}")))?;
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
-            return Err(Error::Config(format!(
-                "origin {shown:?} must be scheme://host[:port], without a path"
+            return Err(origin_error(format!(
+                "{shown:?} must be scheme://host[:port], without a path"
             )));
         }
-        Self::of(&url).ok_or_else(|| Error::Config(format!("origin {shown:?} has no host")))
+        Self::of(&url).ok_or_else(|| origin_error(format!("{shown:?} has no host")))
     }
 
     fn of(url: &Url) -> Option<Self> {
@@ -45,6 +45,13 @@ impl Origin {
             && url
                 .host_str()
                 .is_some_and(|host| host.eq_ignore_ascii_case(&self.host))
+    }
+}
+
+fn origin_error(reason: String) -> Error {
+    Error::InvalidUrl {
+        what: "origin",
+        reason,
     }
 }
 

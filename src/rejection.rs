@@ -10,24 +10,45 @@ use crate::challenge::{Challenge, challenges};
 /// (expired or revoked), so a new token is worth one replay: the builder's
 /// [`token_rejected`](crate::OAuthMiddlewareBuilder::token_rejected), by
 /// default [`token_rejected`].
-#[derive(Clone)]
-pub(crate) struct Rejection(Arc<dyn Fn(&reqwest::Response) -> bool + Send + Sync>);
+///
+/// The default is a variant of its own so that adapters whose responses are
+/// not `reqwest::Response`s (the tower layer) can judge status and headers
+/// directly, without building one.
+#[derive(Clone, Default)]
+pub(crate) enum Rejection {
+    #[default]
+    Default,
+    Custom(Arc<dyn Fn(&reqwest::Response) -> bool + Send + Sync>),
+}
 
 impl Rejection {
     pub(crate) fn new(
         predicate: impl Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Rejection(Arc::new(predicate))
+        Rejection::Custom(Arc::new(predicate))
     }
 
     pub(crate) fn is_rejected(&self, response: &reqwest::Response) -> bool {
-        (self.0)(response)
+        match self {
+            Rejection::Default => token_rejected(response),
+            Rejection::Custom(predicate) => predicate(response),
+        }
     }
-}
 
-impl Default for Rejection {
-    fn default() -> Self {
-        Rejection::new(token_rejected)
+    /// The same judgement for a response of the `http` crate. A custom
+    /// predicate is shown a copy of the status and headers (it cannot read
+    /// the body either way), so only custom predicates pay for the copy.
+    #[cfg(feature = "tower")]
+    pub(crate) fn is_rejected_http<B>(&self, response: &http::Response<B>) -> bool {
+        match self {
+            Rejection::Default => rejected(response.status(), response.headers()),
+            Rejection::Custom(predicate) => {
+                let mut head = http::Response::new(reqwest::Body::from(Vec::new()));
+                *head.status_mut() = response.status();
+                *head.headers_mut() = response.headers().clone();
+                predicate(&reqwest::Response::from(head))
+            }
+        }
     }
 }
 
@@ -68,7 +89,13 @@ impl Default for Rejection {
 /// assert!(!token_rejected(&other_scheme.into()));
 /// ```
 pub fn token_rejected(response: &reqwest::Response) -> bool {
-    response.status() == StatusCode::UNAUTHORIZED && rejects_bearer(response.headers())
+    rejected(response.status(), response.headers())
+}
+
+/// [`token_rejected`] on a response's status and headers, whatever the
+/// response type.
+fn rejected(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::UNAUTHORIZED && rejects_bearer(headers)
 }
 
 /// Whether a 401's challenges say the bearer token was refused.

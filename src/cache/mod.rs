@@ -140,7 +140,9 @@ pub(crate) struct TokenCache {
     clock: Clock,
     default_slot: Arc<Slot>,
     /// Keyed by each slot's own key, so the key is stored once per entry.
-    slots: RwLock<HashSet<SlotEntry>>,
+    /// Hashed with foldhash, seeded per process: a key is hashed on every
+    /// keyed request, and SipHash cost several times more.
+    slots: RwLock<HashSet<SlotEntry, foldhash::fast::RandomState>>,
     flight_ids: AtomicU64,
     counters: Arc<Counters>,
     epoch: Instant,
@@ -159,7 +161,7 @@ impl TokenCache {
             config,
             clock,
             default_slot: Arc::new(Slot::new(default_key)),
-            slots: RwLock::new(HashSet::new()),
+            slots: RwLock::new(HashSet::default()),
             flight_ids: AtomicU64::new(0),
             counters: Arc::new(Counters::default()),
             epoch,
@@ -315,7 +317,7 @@ impl TokenCache {
     /// full, the least recently used tenth, so the cost of a sweep is spread
     /// over many inserts.
     #[allow(clippy::mutable_key_type)] // hashed by the immutable key only
-    fn evict(&self, slots: &mut HashSet<SlotEntry>) {
+    fn evict(&self, slots: &mut HashSet<SlotEntry, foldhash::fast::RandomState>) {
         let before = slots.len();
         let now = self.clock.now();
         slots.retain(|entry| !entry.0.is_idle(now));

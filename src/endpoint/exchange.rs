@@ -140,3 +140,41 @@ fn build_client(direct: bool) -> Result<reqwest::Client, String> {
     let builder = if direct { builder.no_proxy() } else { builder };
     builder.build().map_err(|e| e.to_string())
 }
+
+impl Error {
+    /// Reads a token-endpoint-like answer that refused (an error status, or
+    /// an OAuth `error` member) into the same typed [`EndpointError`] the
+    /// built-in grants produce: status, `error` code, description, vendor
+    /// `message`, `error_uri`, `Retry-After`, or a short snippet of a body
+    /// that is not an error object. At most 64 KiB of the body is read; a
+    /// failure to read it is returned instead.
+    ///
+    /// For a custom [`TokenSource`](crate::TokenSource) whose flow talks to
+    /// an endpoint the built-in grants cannot drive:
+    ///
+    /// ```no_run
+    /// use reqwest_oauth::{Error, FetchContext, Token, TokenSource};
+    ///
+    /// struct Login(reqwest::Client);
+    ///
+    /// impl TokenSource for Login {
+    ///     async fn fetch(&self, _cx: FetchContext<'_>) -> Result<Token, Error> {
+    ///         let response = self.0.post("https://vendor.example/login").send().await?;
+    ///         if !response.status().is_success() {
+    ///             // 401 invalid_grant: permanent, never retried; 503: retried.
+    ///             return Err(Error::from_token_response(response).await);
+    ///         }
+    ///         let body: serde_json::Value = response.json().await?;
+    ///         Token::bearer(body["token"].as_str().unwrap_or_default())
+    ///     }
+    /// }
+    /// ```
+    pub async fn from_token_response(mut response: reqwest::Response) -> Error {
+        let status = response.status();
+        let limit = super::DEFAULT_BODY_LIMIT;
+        match crate::http_read::read_limited(&mut response, limit).await {
+            Ok(body) => refusal(status, response.headers(), &body).into(),
+            Err(error) => error,
+        }
+    }
+}

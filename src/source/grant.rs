@@ -74,10 +74,12 @@ impl GrantSettings {
     pub(super) fn check(&self) -> Result<(), Error> {
         self.endpoint.check()?;
         match self.extra.iter().find(|(name, _)| is_reserved(name)) {
-            Some((name, _)) => Err(Error::Config(format!(
-                "the extra parameter {name:?} is one the crate sets itself; \
-                 use the grant's own setting for it"
-            ))),
+            Some((name, _)) => Err(Error::InvalidSetting {
+                setting: "extra parameter",
+                reason: format!(
+                    "{name:?} is one the crate sets itself; use the grant's own setting for it"
+                ),
+            }),
             None => Ok(()),
         }
     }

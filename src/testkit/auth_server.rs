@@ -313,6 +313,14 @@ impl AuthServer {
         self.state.refresh_grants.lock().clear();
     }
 
+    /// Whether `token` is an access token this server issued that has not
+    /// expired or been revoked: what [`ApiServer`](super::ApiServer)
+    /// checks, for APIs of your own (a gRPC server, say) that trust this
+    /// server's tokens.
+    pub fn is_valid(&self, token: &str) -> bool {
+        self.state.tokens.check(token).is_some()
+    }
+
     /// Makes every token issued so far invalid at the API (as if expired),
     /// while the client still believes them valid.
     pub fn revoke_all(&self) {

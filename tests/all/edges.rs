@@ -319,7 +319,7 @@ async fn an_extra_parameter_repeating_one_the_crate_sets_fails_at_build() {
             ClientCredentials::new("https://auth.example/token", "id", "s").param(name, "x");
         let err = OAuthMiddleware::builder(grant).build().expect_err(name);
         assert!(
-            matches!(&err, Error::Config(reason) if reason.contains(name)),
+            matches!(&err, Error::InvalidSetting { reason, .. } if reason.contains(name)),
             "{name}: {err:?}"
         );
     }

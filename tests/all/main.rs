@@ -23,5 +23,6 @@ mod security;
 mod single_flight;
 mod token_cache;
 mod token_endpoint;
+mod tower;
 mod vendors;
 mod workload;

@@ -555,7 +555,7 @@ async fn configuration_mistakes_surface_at_build() {
     let error = OAuthMiddleware::builder(grant)
         .build()
         .expect_err("refused");
-    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    assert!(matches!(error, Error::InvalidSetting { .. }), "{error:?}");
 
     // An upstream source's own mistakes surface at build() too.
     let upstream = ClientCredentials::new("ftp://idp.example.com/token", "id", "secret");
