@@ -79,15 +79,34 @@ impl PrivateKeyJwt {
         self
     }
 
-    /// A fresh signed assertion for one token request.
+    /// A fresh signed client assertion for one token request (RFC 7523
+    /// 2.2: the client is both issuer and subject).
     pub(crate) fn assertion(&self, client_id: &str, token_endpoint: &str) -> Result<String, Error> {
+        self.sign(client_id, client_id, token_endpoint)
+    }
+
+    /// A fresh signed authorization grant for the JWT bearer grant (RFC
+    /// 7523 2.1): the same claims, with the issuer and the subject (the
+    /// principal the token is for) chosen by the caller.
+    pub(crate) fn grant_assertion(
+        &self,
+        issuer: &str,
+        subject: &str,
+        audience: &str,
+    ) -> Result<String, Error> {
+        self.sign(issuer, subject, audience)
+    }
+
+    /// Signs `iss`, `sub`, `aud`, a new `jti`, `iat` and `exp` (now plus
+    /// the assertion lifetime): the one place assertions are made.
+    fn sign(&self, issuer: &str, subject: &str, audience: &str) -> Result<String, Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let claims = json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": token_endpoint,
+            "iss": issuer,
+            "sub": subject,
+            "aud": audience,
             "jti": fresh_jti(),
             "iat": now.as_secs(),
             "exp": (now + self.lifetime).as_secs(),

@@ -146,6 +146,27 @@ pub enum Error {
         reason: String,
     },
 
+    /// The credential a workload-identity grant trades (a token exchange's
+    /// subject or actor token, a JWT bearer assertion) could not be
+    /// obtained from its [`SubjectToken`](crate::grant::SubjectToken):
+    /// the file is missing or unreadable, the closure or upstream source
+    /// failed, or the value is empty. Nothing was sent to the token
+    /// endpoint.
+    #[error("could not read the {role} from {from}: {reason}")]
+    Subject {
+        /// Which credential: `"subject token"`, `"actor token"` or
+        /// `"assertion"`.
+        role: &'static str,
+        /// Where it comes from, as [`SubjectToken::name`](crate::grant::SubjectToken::name)
+        /// says (`file /path`, a closure's or source's name).
+        from: String,
+        /// What went wrong (the upstream error's text for a source).
+        reason: String,
+        /// Whether a later try may succeed (a file not there yet, an empty
+        /// file mid-write, an upstream network failure).
+        transient: bool,
+    },
+
     /// A setting was given a value the crate cannot use; nothing was sent.
     #[error("invalid {setting}: {reason}")]
     InvalidSetting {
@@ -240,7 +261,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport { .. } | Error::FetchAborted => true,
-            Error::Custom { transient, .. } => *transient,
+            Error::Custom { transient, .. } | Error::Subject { transient, .. } => *transient,
             Error::CoolingDown { last, .. } => last.is_transient(),
             Error::TokenEndpoint(e) => {
                 e.status.is_server_error()
@@ -369,6 +390,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// `invalid_scope`: the requested scope is unknown or too broad.
     InvalidScope,
+    /// `invalid_target` (RFC 8693 2.2.2, RFC 8707): the requested audience
+    /// or resource is unknown, or not allowed for this client or subject.
+    InvalidTarget,
     /// Any other code, kept as sent.
     Other(String),
 }
@@ -383,6 +407,7 @@ impl ErrorCode {
             "unauthorized_client" => Self::UnauthorizedClient,
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_scope" => Self::InvalidScope,
+            "invalid_target" => Self::InvalidTarget,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -396,6 +421,7 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::Other(code) => code,
         }
     }

@@ -33,6 +33,11 @@
 //! - [`ClientCredentials`]: a service calling an API as itself (RFC 6749 4.4).
 //! - [`PasswordGrant`]: a dedicated API user's name and password (RFC 6749 4.3).
 //! - Either, found from an issuer URL: [`ClientCredentials::discover`].
+//! - No secret at all, a workload identity: [`grant::TokenExchange`] (RFC
+//!   8693: a platform or user token traded for one for another audience)
+//!   and [`grant::JwtBearer`] (RFC 7523: a signed JWT traded for a token),
+//!   the credential read from a [`grant::SubjectToken`] (a fixed value, a
+//!   rotating file, a closure, another source).
 //! - Refresh tokens are used automatically by the password grant, with the
 //!   key's scope, audience and resources; client credentials renew by
 //!   running the grant again (RFC 6749 4.4.3).
@@ -148,8 +153,8 @@ pub use token::Token;
 /// and what a source is told when it is asked for a token.
 pub mod grant {
     pub use crate::source::{
-        ClientCredentials, FetchContext, FetchReason, FnSource, PasswordGrant, TokenSource,
-        source_fn,
+        ClientCredentials, FetchContext, FetchReason, FnSource, JwtBearer, PasswordGrant,
+        SubjectToken, TokenExchange, TokenSource, source_fn,
     };
 }
 

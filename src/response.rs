@@ -76,6 +76,15 @@ fn parse_token(
     match fields.remove("token_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(kind)) if kind.is_empty() || kind.eq_ignore_ascii_case("bearer") => {}
+        // RFC 8693 2.2.1: a token exchange that issues something other than
+        // an access token (an ID token, a JWT, a SAML assertion) says `N_A`.
+        // Such a token is sent as a bearer credential; the marker stays in
+        // the extras so the grant and its caller can tell.
+        Some(Value::String(kind))
+            if kind == NOT_APPLICABLE && issued_other_than_access(&fields) =>
+        {
+            fields.insert("token_type".to_owned(), Value::String(kind));
+        }
         Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),
         Some(_) => return Err(invalid(status, "`token_type` is not a string")),
     }
@@ -90,6 +99,20 @@ fn parse_token(
         token = token.with_scope(scope);
     }
     Ok(token.with_extra(fields))
+}
+
+/// The `token_type` of a token exchange's answer when the issued token is
+/// not an access token (RFC 8693 2.2.1).
+pub(crate) const NOT_APPLICABLE: &str = "N_A";
+
+/// Whether the answer is a token exchange's (it has `issued_token_type`)
+/// that issued something other than an access token: the only answer
+/// `token_type: N_A` is allowed in.
+fn issued_other_than_access(fields: &Map<String, Value>) -> bool {
+    fields
+        .get("issued_token_type")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind != "urn:ietf:params:oauth:token-type:access_token")
 }
 
 /// The body's fields, whatever its `Content-Type` says: servers label JSON

@@ -87,7 +87,7 @@ impl GrantSettings {
 
 /// Parameters the crate writes itself, which an extra parameter may not
 /// repeat.
-const RESERVED: [&str; 9] = [
+const RESERVED: [&str; 15] = [
     "grant_type",
     "client_id",
     "client_secret",
@@ -97,6 +97,12 @@ const RESERVED: [&str; 9] = [
     "refresh_token",
     "resource",
     "audience",
+    "assertion",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
 ];
 
 fn is_reserved(name: &str) -> bool {
@@ -117,7 +123,8 @@ macro_rules! grant_setters {
         /// Adds a body parameter sent with every token request (refreshes
         /// too). A name the crate sets itself (`grant_type`, `client_id`,
         /// `client_secret`, `client_assertion*`, `scope`, `username`,
-        /// `password`, `refresh_token`, `resource`, `audience`)
+        /// `password`, `refresh_token`, `resource`, `audience`, `assertion`,
+        /// `subject_token*`, `actor_token*`, `requested_token_type`)
         /// is a configuration error at `build()`.
         pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
             self.settings.extra.push((name.into(), value.into()));

@@ -5,8 +5,11 @@ mod client_credentials;
 mod closure;
 mod context;
 mod grant;
+mod jwt_bearer;
 mod password;
 mod refresh;
+mod subject;
+mod token_exchange;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +18,10 @@ use std::sync::Arc;
 pub use client_credentials::ClientCredentials;
 pub use closure::{FnSource, source_fn};
 pub use context::{FetchContext, FetchReason};
+pub use jwt_bearer::JwtBearer;
 pub use password::PasswordGrant;
+pub use subject::SubjectToken;
+pub use token_exchange::TokenExchange;
 
 use crate::{Error, Token};
 

@@ -1,5 +1,8 @@
 //! A mock OAuth 2.0 authorization server: the token endpoint of RFC 6749
-//! for the client credentials and password grants.
+//! for the client credentials and password grants, and the workload
+//! identity grants (`workload.rs`).
+
+mod workload;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -36,6 +39,7 @@ pub struct AuthServerBuilder {
     users: HashMap<String, String>,
     lifetime: Option<Duration>,
     refresh_tokens: RefreshTokens,
+    workload: workload::WorkloadBuilder,
 }
 
 /// Whether the password grant also issues refresh tokens, and how.
@@ -169,6 +173,7 @@ pub(super) struct AuthState {
     refresh_mode: RefreshTokens,
     refresh_grants: Mutex<HashMap<String, RefreshGrant>>,
     by_grant_type: Mutex<HashMap<String, u64>>,
+    workload: workload::Workload,
 }
 
 impl AuthServerBuilder {
@@ -178,8 +183,8 @@ impl AuthServerBuilder {
         self
     }
 
-    /// Accepts a public client (no secret) with this id; it may use only the
-    /// password grant.
+    /// Accepts a public client (no secret) with this id; it may use the
+    /// password, token exchange and JWT bearer grants.
     pub fn public_client(mut self, id: impl Into<String>) -> Self {
         self.clients.insert(id.into(), None);
         self
@@ -218,16 +223,18 @@ impl AuthServerBuilder {
             refresh_mode: self.refresh_tokens,
             refresh_grants: Mutex::new(HashMap::new()),
             by_grant_type: Mutex::new(HashMap::new()),
+            workload: self.workload.build()?,
         });
         let router = axum::Router::new()
             .route(TOKEN_PATH, axum::routing::post(token))
             .route(OIDC_PATH, axum::routing::get(metadata))
             .route(RFC8414_PATH, axum::routing::get(metadata))
             .with_state(state.clone());
-        Ok(AuthServer {
-            running: serve(router).await?,
-            state,
-        })
+        let running = serve(router).await?;
+        let issuer = format!("http://{}", running.addr);
+        let token_url = format!("{issuer}{TOKEN_PATH}");
+        state.workload.set_urls(token_url, issuer);
+        Ok(AuthServer { running, state })
     }
 }
 
@@ -335,7 +342,13 @@ async fn metadata(headers: HeaderMap) -> Response {
     axum::Json(json!({
         "issuer": format!("http://{host}"),
         "token_endpoint": format!("http://{host}{TOKEN_PATH}"),
-        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
+        "grant_types_supported": [
+            "client_credentials",
+            "password",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }))
     .into_response()
@@ -396,6 +409,9 @@ type Refusal = (StatusCode, &'static str, &'static str);
 
 fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Refusal> {
     let client_id = authenticate(state, request)?;
+    if let Some(answer) = workload::issue(state, request) {
+        return answer;
+    }
     let is_public = state.clients.get(client_id).is_some_and(Option::is_none);
     let (grant, issue_refresh) = check_grant(state, request, is_public)?;
     let lifetime = *state.lifetime.lock();
@@ -403,6 +419,11 @@ fn issue(state: &AuthState, request: &RecordedTokenRequest) -> Result<Value, Ref
     let token = state
         .tokens
         .issue(grant.audience.clone(), scope.clone(), lifetime);
+    let subject = request
+        .params
+        .get("username")
+        .map_or(client_id, String::as_str);
+    state.tokens.set_subject(&token, subject);
     let mut body = json!({
         "access_token": token,
         "token_type": "Bearer",

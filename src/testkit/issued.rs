@@ -18,6 +18,8 @@ pub(super) struct Issued {
 #[derive(Default)]
 pub(super) struct IssuedTokens {
     issued: Mutex<HashMap<String, Issued>>,
+    /// Who each token was issued to, for the token exchange's subject.
+    subjects: Mutex<HashMap<String, String>>,
     next_id: AtomicU64,
     minted: AtomicU64,
 }
@@ -50,6 +52,16 @@ impl IssuedTokens {
     pub(super) fn check(&self, token: &str) -> Option<Issued> {
         let issued = self.issued.lock().get(token).cloned()?;
         (Instant::now() < issued.expires_at).then_some(issued)
+    }
+
+    pub(super) fn set_subject(&self, token: &str, subject: &str) {
+        self.subjects
+            .lock()
+            .insert(token.to_owned(), subject.to_owned());
+    }
+
+    pub(super) fn subject_of(&self, token: &str) -> Option<String> {
+        self.subjects.lock().get(token).cloned()
     }
 
     pub(super) fn revoke_all(&self) {

@@ -3,6 +3,9 @@
 //!
 //! Both speak real HTTP. The [`AuthServer`] issues opaque tokens with a
 //! configurable lifetime for the client credentials and password grants,
+//! token exchange (subject tokens it or a trusted server issued, or JWTs
+//! signed by a trusted key) and the JWT bearer grant (assertions checked
+//! against a trusted public key),
 //! accepts form or JSON bodies and Basic or body client authentication,
 //! counts token requests, and can be told to fail or stall. The
 //! [`ApiServer`] accepts only tokens that its authorization server issued

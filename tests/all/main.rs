@@ -25,3 +25,4 @@ mod token_cache;
 mod token_endpoint;
 mod tower;
 mod vendors;
+mod workload;
