@@ -138,6 +138,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A DPoP proof could not be made (feature `dpop`). Nothing was sent.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[error("could not make a DPoP proof: {reason}")]
+    DpopProof {
+        /// Why not.
+        reason: String,
+    },
+
+    /// DPoP was on, and the token endpoint issued a `Bearer` token instead
+    /// of a DPoP-bound one (feature `dpop`). Refused unless the endpoint
+    /// allows it ([`TokenEndpoint::dpop_allow_bearer`](crate::endpoint::TokenEndpoint::dpop_allow_bearer)):
+    /// a server that ignores DPoP would otherwise silently hand out tokens
+    /// anyone holding them can use.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[error("DPoP was requested but the token endpoint issued a Bearer token")]
+    DpopDowngrade,
+
     /// The crate's own HTTP client for token requests could not be built
     /// (for example, no TLS back end is available).
     #[error("could not build the token endpoint HTTP client: {reason}")]
@@ -401,6 +420,11 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// `invalid_scope`: the requested scope is unknown or too broad.
     InvalidScope,
+    /// `use_dpop_nonce` (RFC 9449): the DPoP proof lacked the server's
+    /// nonce; the request is sent again once with it.
+    UseDpopNonce,
+    /// `invalid_dpop_proof` (RFC 9449): the server refused the DPoP proof.
+    InvalidDpopProof,
     /// Any other code, kept as sent.
     Other(String),
 }
@@ -415,6 +439,8 @@ impl ErrorCode {
             "unauthorized_client" => Self::UnauthorizedClient,
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_scope" => Self::InvalidScope,
+            "use_dpop_nonce" => Self::UseDpopNonce,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -428,6 +454,8 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::Other(code) => code,
         }
     }
