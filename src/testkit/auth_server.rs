@@ -169,6 +169,8 @@ pub(super) struct AuthState {
     refresh_mode: RefreshTokens,
     refresh_grants: Mutex<HashMap<String, RefreshGrant>>,
     by_grant_type: Mutex<HashMap<String, u64>>,
+    #[cfg(feature = "dpop")]
+    dpop: super::dpop::DpopGate,
 }
 
 impl AuthServerBuilder {
@@ -218,6 +220,8 @@ impl AuthServerBuilder {
             refresh_mode: self.refresh_tokens,
             refresh_grants: Mutex::new(HashMap::new()),
             by_grant_type: Mutex::new(HashMap::new()),
+            #[cfg(feature = "dpop")]
+            dpop: super::dpop::DpopGate::default(),
         });
         let router = axum::Router::new()
             .route(TOKEN_PATH, axum::routing::post(token))
@@ -312,6 +316,15 @@ impl AuthServer {
         self.state.tokens.revoke_all();
     }
 
+    /// Requires DPoP proofs to carry `nonce` (`None`: no nonce needed).
+    /// A proof without it is answered `400 use_dpop_nonce` with the nonce
+    /// in `DPoP-Nonce`, as RFC 9449 section 8 describes.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
+        self.state.dpop.require_nonce(nonce);
+    }
+
     pub(super) fn state(&self) -> &Arc<AuthState> {
         &self.state
     }
@@ -329,6 +342,7 @@ async fn metadata(headers: HeaderMap) -> Response {
         "token_endpoint": format!("http://{host}{TOKEN_PATH}"),
         "grant_types_supported": ["client_credentials", "password", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "dpop_signing_alg_values_supported": ["ES256"],
     }))
     .into_response()
 }
@@ -374,7 +388,15 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
         Some(Fault::Stall(stall)) => tokio::time::sleep(stall).await,
         None => {}
     }
+    #[cfg(feature = "dpop")]
+    let jkt = match dpop_proof(&state, &headers) {
+        Ok(jkt) => jkt,
+        Err(refusal) => return refusal,
+    };
     match issue(&state, &request) {
+        #[cfg(feature = "dpop")]
+        Ok(body) => dpop_bound(&state, body, jkt),
+        #[cfg(not(feature = "dpop"))]
         Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
         Err((status, code, description)) => (
             status,
@@ -382,6 +404,43 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
         )
             .into_response(),
     }
+}
+
+/// A token request's DPoP proof, checked when it has one: the thumbprint
+/// of its key, or the refusal (`use_dpop_nonce` with the nonce when one is
+/// required and missing).
+#[cfg(feature = "dpop")]
+fn dpop_proof(state: &AuthState, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    if !headers.contains_key("dpop") {
+        return Ok(None);
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let htu = format!("http://{host}{TOKEN_PATH}");
+    let expect = super::dpop::Expect {
+        htm: "POST",
+        htu: &htu,
+        access_token: None,
+    };
+    match state.dpop.check(headers, &expect) {
+        Ok(checked) => Ok(Some(checked.jkt)),
+        Err(refused) => Err(super::dpop::token_refusal(&state.dpop, refused)),
+    }
+}
+
+/// The token response, DPoP-bound (`token_type: DPoP`, the key's
+/// thumbprint recorded as its `cnf.jkt`) when the request had a proof.
+#[cfg(feature = "dpop")]
+fn dpop_bound(state: &AuthState, mut body: Value, jkt: Option<String>) -> Response {
+    if let (Some(jkt), Some(token)) = (jkt, body["access_token"].as_str()) {
+        state.tokens.bind(token, jkt);
+        body["token_type"] = Value::from("DPoP");
+    }
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    state.dpop.stamp(&mut response);
+    response
 }
 
 type Refusal = (StatusCode, &'static str, &'static str);

@@ -18,6 +18,8 @@ pub(super) struct Issued {
 #[derive(Default)]
 pub(super) struct IssuedTokens {
     issued: Mutex<HashMap<String, Issued>>,
+    /// DPoP-bound tokens and their key's thumbprint (`cnf.jkt`).
+    bound: Mutex<HashMap<String, String>>,
     next_id: AtomicU64,
     minted: AtomicU64,
 }
@@ -50,6 +52,16 @@ impl IssuedTokens {
     pub(super) fn check(&self, token: &str) -> Option<Issued> {
         let issued = self.issued.lock().get(token).cloned()?;
         (Instant::now() < issued.expires_at).then_some(issued)
+    }
+
+    /// Binds `token` to the DPoP key with thumbprint `jkt`.
+    pub(super) fn bind(&self, token: &str, jkt: String) {
+        self.bound.lock().insert(token.to_owned(), jkt);
+    }
+
+    /// The thumbprint of the key `token` is bound to, if it is.
+    pub(super) fn jkt(&self, token: &str) -> Option<String> {
+        self.bound.lock().get(token).cloned()
     }
 
     pub(super) fn revoke_all(&self) {
