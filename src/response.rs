@@ -50,7 +50,11 @@ pub(crate) fn parse_answer(
         return Ok(Answer::Refused);
     }
     let (token, dpop) = parse_token(status, headers, fields, issued_at)?;
-    Ok(if dpop { Answer::Dpop(token) } else { Answer::Token(token) })
+    Ok(if dpop {
+        Answer::Dpop(token)
+    } else {
+        Answer::Token(token)
+    })
 }
 
 fn invalid(status: StatusCode, reason: &str) -> Error {

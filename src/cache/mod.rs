@@ -108,7 +108,11 @@ pub(crate) struct Lease {
 /// binding, and its generation.
 fn take(cached: &slot::Cached) -> (HeaderValue, Option<Arc<Binding>>, u64) {
     let token = &cached.token;
-    (token.header_value().clone(), token.binding().cloned(), cached.generation)
+    (
+        token.header_value().clone(),
+        token.binding().cloned(),
+        cached.generation,
+    )
 }
 
 /// What the cache did about a rejected token.

@@ -26,11 +26,9 @@ impl Binding {
     /// Puts a fresh proof for this request (its method, URL and the token)
     /// in its `DPoP` header; a replay gets a new one, never a copy.
     pub(crate) fn prove(&self, request: &mut Request) -> Result<(), Error> {
-        let proof = self.key.proof_header(
-            request.method().as_str(),
-            request.url(),
-            Some(&self.ath),
-        )?;
+        let proof =
+            self.key
+                .proof_header(request.method().as_str(), request.url(), Some(&self.ath))?;
         request
             .headers_mut()
             .insert(HeaderName::from_static(super::DPOP_HEADER), proof);

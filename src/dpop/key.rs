@@ -70,16 +70,21 @@ impl DpopKey {
             return Err(invalid("the JWK is not an EC P-256 key"));
         }
         let part = |name: &str| {
-            let text = jwk[name].as_str().ok_or_else(|| invalid("the JWK lacks x, y or d"))?;
+            let text = jwk[name]
+                .as_str()
+                .ok_or_else(|| invalid("the JWK lacks x, y or d"))?;
             URL_SAFE_NO_PAD
                 .decode(text)
                 .map_err(|_| invalid("the JWK's x, y or d is not base64url"))
         };
         let (d, x, y) = (part("d")?, part("x")?, part("y")?);
         let point = [&[4u8][..], &x, &y].concat();
-        let pair =
-            EcdsaKeyPair::from_private_key_and_public_key(&ECDSA_P256_SHA256_FIXED_SIGNING, &d, &point)
-                .map_err(|_| invalid("the JWK's d, x and y are not one P-256 key"))?;
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &d,
+            &point,
+        )
+        .map_err(|_| invalid("the JWK's d, x and y are not one P-256 key"))?;
         Self::from_pair(pair)
     }
 

@@ -80,7 +80,10 @@ mod tests {
         let a = Url::parse("https://a.example/x?q=1").expect("url");
         let b = Url::parse("https://b.example/").expect("url");
         let mut headers = HeaderMap::new();
-        headers.insert(NONCE_HEADER, "eyJ7S_zG.eyJH0-Z.HX4w-7v".parse().expect("value"));
+        headers.insert(
+            NONCE_HEADER,
+            "eyJ7S_zG.eyJH0-Z.HX4w-7v".parse().expect("value"),
+        );
         assert!(nonces.remember(&a, &headers));
         assert_eq!(nonces.get(&a).as_deref(), Some("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
         assert!(nonces.get(&b).is_none());

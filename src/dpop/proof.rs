@@ -31,7 +31,12 @@ impl DpopKey {
     /// assert_eq!(proof.split('.').count(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn proof(&self, method: &str, url: &Url, access_token: Option<&str>) -> Result<String, Error> {
+    pub fn proof(
+        &self,
+        method: &str,
+        url: &Url,
+        access_token: Option<&str>,
+    ) -> Result<String, Error> {
         let ath = access_token.map(access_token_hash);
         self.proof_with_hash(method, url, ath.as_deref())
     }
@@ -46,7 +51,10 @@ impl DpopKey {
     ) -> Result<String, Error> {
         let inner = &self.inner;
         let mut jti = [0u8; 16];
-        inner.rng.fill(&mut jti).map_err(|_| failed("no randomness for jti"))?;
+        inner
+            .rng
+            .fill(&mut jti)
+            .map_err(|_| failed("no randomness for jti"))?;
         let iat = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());

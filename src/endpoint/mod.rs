@@ -366,7 +366,10 @@ impl TokenEndpoint {
         if !wants_nonce {
             return first;
         }
-        tracing::debug!(host = url.host_str(), "token endpoint asked for a DPoP nonce");
+        tracing::debug!(
+            host = url.host_str(),
+            "token endpoint asked for a DPoP nonce"
+        );
         self.send_once(http, url, auth, grant).await
     }
 

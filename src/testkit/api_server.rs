@@ -202,7 +202,13 @@ async fn handle(
 }
 
 /// The `200` echo of an accepted request.
-fn echo(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes, issued: &Issued) -> Response {
+fn echo(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    issued: &Issued,
+) -> Response {
     let echo = json!({
         "method": method.as_str(),
         "path": uri.path(),
@@ -256,7 +262,10 @@ fn check_dpop(
         Some(issued) if bound.as_deref() == Some(checked.jkt.as_str()) => Ok(issued),
         _ => Err(super::dpop::api_refusal(
             &state.dpop,
-            ("invalid_token", "the token is unknown, expired or bound to another key"),
+            (
+                "invalid_token",
+                "the token is unknown, expired or bound to another key",
+            ),
         )),
     }
 }

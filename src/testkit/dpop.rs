@@ -49,7 +49,11 @@ impl DpopGate {
     }
 
     /// Checks the `DPoP` header's proof against `expect`.
-    pub(super) fn check(&self, headers: &HeaderMap, expect: &Expect<'_>) -> Result<Checked, Refused> {
+    pub(super) fn check(
+        &self,
+        headers: &HeaderMap,
+        expect: &Expect<'_>,
+    ) -> Result<Checked, Refused> {
         let jwt = headers
             .get("dpop")
             .and_then(|v| v.to_str().ok())
@@ -61,7 +65,9 @@ impl DpopGate {
         {
             return Err(("use_dpop_nonce", "the proof lacks the current nonce"));
         }
-        let jti = claims["jti"].as_str().ok_or(("invalid_dpop_proof", "no jti"))?;
+        let jti = claims["jti"]
+            .as_str()
+            .ok_or(("invalid_dpop_proof", "no jti"))?;
         if !self.seen.lock().insert(jti.to_owned()) {
             return Err(("invalid_dpop_proof", "jti seen before"));
         }
@@ -86,8 +92,13 @@ fn verify_signature(jwt: &str) -> Result<(String, Value), Refused> {
     else {
         return Err(bad("not a JWS"));
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| bad("not base64url"));
-    let header: Value = serde_json::from_slice(&decode(head)?).map_err(|_| bad("header not JSON"))?;
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| bad("not base64url"))
+    };
+    let header: Value =
+        serde_json::from_slice(&decode(head)?).map_err(|_| bad("header not JSON"))?;
     if header["typ"] != "dpop+jwt" || header["alg"] != "ES256" {
         return Err(bad("typ must be dpop+jwt and alg ES256"));
     }
