@@ -189,6 +189,14 @@ impl TokenEndpoint {
         self.dpop.as_ref()
     }
 
+    /// The DPoP key's thumbprint, for `Debug` (never the key).
+    fn dpop_thumbprint(&self) -> Option<&str> {
+        #[cfg(feature = "dpop")]
+        return self.dpop.as_ref().map(crate::dpop::DpopKey::thumbprint);
+        #[cfg(not(feature = "dpop"))]
+        None
+    }
+
     /// What this endpoint's requests do about DPoP.
     fn dpop_use(&self) -> dpop_use::DpopUse<'_> {
         dpop_use::DpopUse {
@@ -434,6 +442,8 @@ impl TokenEndpoint {
                 let http = self.client_for(&discovery.issuer)?;
                 let metadata = discovery.resolve(http).await?;
                 let auth = chosen.or_else(|| ClientAuth::from_supported(&metadata.auth_methods));
+                #[cfg(feature = "dpop")]
+                self.check_dpop_algs(&metadata.dpop_algs)?;
                 (self.checked_url(&metadata.token_endpoint)?, auth)
             }
         };
@@ -443,6 +453,25 @@ impl TokenEndpoint {
             None => ClientAuth::AutoDetect,
         };
         Ok(Target { url, auth })
+    }
+
+    /// With DPoP on, the server must accept the key's algorithm when it
+    /// lists the ones it does (`dpop_signing_alg_values_supported`): a
+    /// mismatch fails here, before a proof it would refuse is sent.
+    #[cfg(feature = "dpop")]
+    fn check_dpop_algs(&self, supported: &[String]) -> Result<(), Error> {
+        let Some(key) = &self.dpop else {
+            return Ok(());
+        };
+        if supported.is_empty() || supported.iter().any(|alg| alg == key.algorithm()) {
+            return Ok(());
+        }
+        Err(Error::InvalidKey {
+            reason: format!(
+                "DPoP key signs {} but the server accepts only {supported:?}",
+                key.algorithm()
+            ),
+        })
     }
 
     /// Parses a token endpoint URL and applies the cleartext guard.
@@ -476,6 +505,7 @@ impl fmt::Debug for TokenEndpoint {
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
             .field("insecure_http", &self.insecure_http)
+            .field("dpop", &self.dpop_thumbprint())
             .field(
                 "discovered",
                 &matches!(self.location, Location::Discovered(_)),

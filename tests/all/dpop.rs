@@ -240,3 +240,70 @@ async fn dpop_token_type_without_dpop_on_is_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dpop_refresh_requests_carry_proofs_and_renew_bound_tokens() {
+    within_timeout(async {
+        let auth = AuthServer::builder()
+            .public_client("app")
+            .user("ana", "pw")
+            .refresh_tokens(reqwest_oauth::testkit::RefreshTokens::Rotating)
+            .start()
+            .await
+            .expect("auth");
+        let api = reqwest_oauth::testkit::ApiServer::start(&auth)
+            .await
+            .expect("api");
+        let key = DpopKey::generate().expect("key");
+        let endpoint = TokenEndpoint::new(auth.token_url(), ClientIdentity::public("app"));
+        let grant = reqwest_oauth::PasswordGrant::at(endpoint.dpop(key), "ana", "pw");
+        let oauth = OAuthMiddleware::new(grant);
+        let http = client(&oauth);
+        echo(http.get(api.url("/")).send().await.expect("call")).await;
+        oauth.invalidate(oauth.default_key());
+        echo(http.get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(
+            auth.grant_requests("refresh_token"),
+            1,
+            "renewed by refresh"
+        );
+        let token = oauth.token(oauth.default_key()).await.expect("token");
+        // The testkit binds only a request with a valid proof.
+        assert_eq!(token.token_type(), "DPoP");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dpop_discovery_checks_the_servers_algorithms() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let key = DpopKey::generate().expect("key");
+        let identity = ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET);
+        let endpoint = TokenEndpoint::discover(auth.issuer(), identity.clone()).dpop(key.clone());
+        let http = client(&OAuthMiddleware::new(ClientCredentials::at(endpoint)));
+        echo(http.get(api.url("/")).send().await.expect("call")).await;
+
+        let issuer = MockServer::start().await;
+        let metadata = json!({
+            "issuer": issuer.uri(),
+            "token_endpoint": format!("{}/token", issuer.uri()),
+            "dpop_signing_alg_values_supported": ["RS256", "EdDSA"],
+        });
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
+            .mount(&issuer)
+            .await;
+        let endpoint = TokenEndpoint::discover(issuer.uri(), identity).dpop(key);
+        let oauth = OAuthMiddleware::new(ClientCredentials::at(endpoint));
+        let error = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("no common alg");
+        assert!(
+            matches!(error, Error::InvalidKey { ref reason } if reason.contains("RS256")),
+            "{error:?}"
+        );
+    })
+    .await;
+}
