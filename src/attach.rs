@@ -29,6 +29,10 @@ impl Binding {
     pub(crate) fn wants_nonce(&self, _: &reqwest::Response) -> bool {
         match *self {}
     }
+
+    pub(crate) fn thumbprint(&self) -> &str {
+        match *self {}
+    }
 }
 
 /// Puts the leased `Authorization` value on `request`, and for a

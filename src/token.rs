@@ -123,6 +123,11 @@ impl Token {
         self.binding.as_ref()
     }
 
+    /// The thumbprint of the DPoP key the token is bound to, if it is.
+    pub(crate) fn dpop_thumbprint(&self) -> Option<&str> {
+        self.binding.as_deref().map(Binding::thumbprint)
+    }
+
     /// `"DPoP"` for a token bound to a DPoP key, else `"Bearer"`: the
     /// scheme of its `Authorization` header.
     pub fn token_type(&self) -> &'static str {

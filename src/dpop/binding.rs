@@ -23,6 +23,11 @@ impl Binding {
         }
     }
 
+    /// The thumbprint of the key the token is bound to (its `cnf.jkt`).
+    pub(crate) fn thumbprint(&self) -> &str {
+        self.key.thumbprint()
+    }
+
     /// Puts a fresh proof for this request (its method, URL and the token)
     /// in its `DPoP` header; a replay gets a new one, never a copy.
     pub(crate) fn prove(&self, request: &mut Request) -> Result<(), Error> {

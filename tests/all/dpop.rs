@@ -307,3 +307,48 @@ async fn dpop_discovery_checks_the_servers_algorithms() {
     })
     .await;
 }
+
+/// A replica: the grant with `key` on its endpoint, through a fleet source
+/// over `store` that shares DPoP tokens for `fleet_key` (if any).
+fn replica(
+    auth: &AuthServer,
+    store: &reqwest_oauth::fleet::MemoryStore,
+    key: &DpopKey,
+    fleet_key: Option<&DpopKey>,
+) -> reqwest_middleware::ClientWithMiddleware {
+    use reqwest_oauth::fleet::FleetSource;
+    let source = FleetSource::new("orders", dpop_grant(auth.token_url(), key), store.clone());
+    let source = match fleet_key {
+        Some(fleet_key) => source.dpop(fleet_key.clone()),
+        None => source,
+    };
+    client(&OAuthMiddleware::new(source))
+}
+
+#[tokio::test]
+async fn dpop_fleet_shares_a_bound_token_only_between_replicas_with_the_same_key() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let store = reqwest_oauth::fleet::MemoryStore::new();
+        let shared = DpopKey::generate().expect("key");
+        let a = replica(&auth, &store, &shared, Some(&shared));
+        let b = replica(&auth, &store, &shared, Some(&shared));
+        echo(a.get(api.url("/")).send().await.expect("call")).await;
+        echo(b.get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(auth.tokens_issued(), 1, "same key: one token for both");
+
+        let other = DpopKey::generate().expect("key");
+        let c = replica(&auth, &store, &other, Some(&other));
+        echo(c.get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(auth.tokens_issued(), 2, "another key: a token of its own");
+
+        // A fleet source told of no key never publishes a bound token.
+        let d = replica(&auth, &store, &other, None);
+        let e = replica(&auth, &store, &other, None);
+        echo(d.get(api.url("/")).send().await.expect("call")).await;
+        echo(e.get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(auth.tokens_issued(), 4, "unshared: one each");
+        assert_eq!(api.rejections(), 0);
+    })
+    .await;
+}
