@@ -106,10 +106,26 @@ impl Token {
         })
     }
 
-    /// Binds the token to a DPoP key: it is sent as `DPoP <token>`, each
-    /// request with a proof signed by `key`.
+    /// Binds the token to a DPoP key (feature `dpop`): it is sent as
+    /// `Authorization: DPoP <token>`, each request with a fresh proof
+    /// signed by `key`. For a [`TokenSource`](crate::TokenSource) of your
+    /// own whose server issued a DPoP-bound token (`token_type: DPoP`) for
+    /// a request proven with `key`; the built-in grants do this themselves.
+    ///
+    /// ```
+    /// use reqwest_oauth::Token;
+    /// use reqwest_oauth::dpop::DpopKey;
+    ///
+    /// let key = DpopKey::generate()?;
+    /// let token = Token::bearer("issued-for-key")?.dpop_bound(&key)?;
+    /// assert_eq!(token.token_type(), "DPoP");
+    /// assert_eq!(token.secret(), "issued-for-key");
+    /// assert_eq!(token.header_value(), "DPoP issued-for-key");
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
     #[cfg(feature = "dpop")]
-    pub(crate) fn bind_dpop(mut self, key: &crate::dpop::DpopKey) -> Result<Self, Error> {
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_bound(mut self, key: &crate::dpop::DpopKey) -> Result<Self, Error> {
         // Owned (and zeroed on drop) so the header can be rebuilt from it.
         let secret = SecretString::from(self.secret().to_owned());
         let binding = Binding::new(key.clone(), secret.expose_secret());

@@ -41,7 +41,7 @@ impl DpopUse<'_> {
     pub(super) fn bind(&self, token: Token) -> Result<Token, Error> {
         #[cfg(feature = "dpop")]
         if let Some(key) = self.key {
-            return token.bind_dpop(key);
+            return token.dpop_bound(key);
         }
         drop(token);
         Err(Error::UnsupportedTokenType("DPoP".to_owned()))

@@ -128,7 +128,7 @@ impl<S: TokenSource> FleetSource<S> {
     fn bind(&self, token: Token, jkt: &str) -> Option<Token> {
         #[cfg(feature = "dpop")]
         if let Some(key) = self.dpop.as_ref().filter(|key| key.thumbprint() == jkt) {
-            return token.bind_dpop(key).ok();
+            return token.dpop_bound(key).ok();
         }
         let _ = (token, jkt);
         None
