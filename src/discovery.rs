@@ -24,6 +24,7 @@ pub(crate) struct Metadata {
     /// `token_endpoint_auth_methods_supported`, empty if not listed.
     pub(crate) auth_methods: Vec<String>,
     /// `dpop_signing_alg_values_supported` (RFC 9449), empty if not listed.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
     pub(crate) dpop_algs: Vec<String>,
 }
 

@@ -176,6 +176,17 @@ struct NonceReplay {
     authorization: HeaderValue,
 }
 
+impl NonceReplay {
+    /// What a DPoP-bound token's request keeps for a nonce replay; nothing
+    /// (no header clone) for a bearer token.
+    fn keep(binding: Option<Arc<Binding>>, authorization: &HeaderValue) -> Option<Self> {
+        binding.map(|binding| NonceReplay {
+            binding,
+            authorization: authorization.clone(),
+        })
+    }
+}
+
 impl OAuthMiddleware {
     /// Sends the request once more with a new proof carrying the nonce the
     /// API just gave (remembered for its origin), the same token: the token
@@ -341,25 +352,21 @@ impl Middleware for OAuthMiddleware {
             Some(lease) => lease,
             None => Box::pin(inner.cache.lease(&slot))
                 .await
-                .map_err(reqwest_middleware::Error::middleware)?,
+                .map_err(middleware_error)?,
         };
         // Keep a copy for the replay before the token goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
-        // With step-up on, a fresh token may still be too narrow: keep the copy.
-        // A DPoP-bound token keeps it too: a nonce request replays even a
-        // fresh token.
+        // Keep it with step-up on (a fresh token may be too narrow) and for
+        // a DPoP-bound token (a nonce request replays even a fresh token).
         let fresh = ticket.fetched() && !inner.step_up && binding.is_none();
         let kept = Kept::of(&request, fresh, inner.replay);
-        let authorization = binding.as_ref().map(|_| header.clone());
-        attach(&mut request, header, binding.as_ref()).map_err(middleware_error)?;
+        let nonce = NonceReplay::keep(binding, &header);
+        attach(&mut request, header, nonce.as_ref().map(|n| &n.binding))
+            .map_err(middleware_error)?;
         let response = next.clone().run(request, extensions).await?;
-        if let (Some(binding), Some(authorization)) = (binding, authorization)
-            && binding.wants_nonce(&response)
+        if let Some(nonce) = nonce
+            && nonce.binding.wants_nonce(&response)
         {
-            let nonce = NonceReplay {
-                binding,
-                authorization,
-            };
             return Box::pin(self.nonce_replay(nonce, kept, response, extensions, next)).await;
         }
         if let Some(key) = step_key

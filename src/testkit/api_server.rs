@@ -166,9 +166,9 @@ async fn handle(
     if let Some(token) = dpop_token(&headers) {
         return match check_dpop(&state, &method, &uri, &headers, token) {
             Ok(issued) => echo(&method, &uri, &headers, &body, &issued),
-            Err(refusal) => {
+            Err(refused) => {
                 state.rejections.fetch_add(1, Ordering::SeqCst);
-                refusal
+                super::dpop::api_refusal(&state.dpop, refused)
             }
         };
     }
@@ -238,7 +238,7 @@ fn check_dpop(
     uri: &Uri,
     headers: &HeaderMap,
     token: &str,
-) -> Result<Issued, Response> {
+) -> Result<Issued, super::dpop::Refused> {
     let host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
@@ -249,10 +249,7 @@ fn check_dpop(
         htu: &htu,
         access_token: Some(token),
     };
-    let checked = state
-        .dpop
-        .check(headers, &expect)
-        .map_err(|refused| super::dpop::api_refusal(&state.dpop, refused))?;
+    let checked = state.dpop.check(headers, &expect)?;
     let issued = match state.reject_all.load(Ordering::SeqCst) {
         true => None,
         false => state.tokens.check(token),
@@ -260,12 +257,9 @@ fn check_dpop(
     let bound = state.tokens.jkt(token);
     match issued {
         Some(issued) if bound.as_deref() == Some(checked.jkt.as_str()) => Ok(issued),
-        _ => Err(super::dpop::api_refusal(
-            &state.dpop,
-            (
-                "invalid_token",
-                "the token is unknown, expired or bound to another key",
-            ),
+        _ => Err((
+            "invalid_token",
+            "the token is unknown, expired or bound to another key",
         )),
     }
 }

@@ -391,7 +391,7 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
     #[cfg(feature = "dpop")]
     let jkt = match dpop_proof(&state, &headers) {
         Ok(jkt) => jkt,
-        Err(refusal) => return refusal,
+        Err(refused) => return super::dpop::token_refusal(&state.dpop, refused),
     };
     match issue(&state, &request) {
         #[cfg(feature = "dpop")]
@@ -410,7 +410,10 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
 /// of its key, or the refusal (`use_dpop_nonce` with the nonce when one is
 /// required and missing).
 #[cfg(feature = "dpop")]
-fn dpop_proof(state: &AuthState, headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn dpop_proof(
+    state: &AuthState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, super::dpop::Refused> {
     if !headers.contains_key("dpop") {
         return Ok(None);
     }
@@ -424,10 +427,10 @@ fn dpop_proof(state: &AuthState, headers: &HeaderMap) -> Result<Option<String>, 
         htu: &htu,
         access_token: None,
     };
-    match state.dpop.check(headers, &expect) {
-        Ok(checked) => Ok(Some(checked.jkt)),
-        Err(refused) => Err(super::dpop::token_refusal(&state.dpop, refused)),
-    }
+    state
+        .dpop
+        .check(headers, &expect)
+        .map(|checked| Some(checked.jkt))
 }
 
 /// The token response, DPoP-bound (`token_type: DPoP`, the key's

@@ -19,6 +19,7 @@ pub(super) struct Issued {
 pub(super) struct IssuedTokens {
     issued: Mutex<HashMap<String, Issued>>,
     /// DPoP-bound tokens and their key's thumbprint (`cnf.jkt`).
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
     bound: Mutex<HashMap<String, String>>,
     next_id: AtomicU64,
     minted: AtomicU64,
@@ -55,11 +56,13 @@ impl IssuedTokens {
     }
 
     /// Binds `token` to the DPoP key with thumbprint `jkt`.
+    #[cfg(feature = "dpop")]
     pub(super) fn bind(&self, token: &str, jkt: String) {
         self.bound.lock().insert(token.to_owned(), jkt);
     }
 
     /// The thumbprint of the key `token` is bound to, if it is.
+    #[cfg(feature = "dpop")]
     pub(super) fn jkt(&self, token: &str) -> Option<String> {
         self.bound.lock().get(token).cloned()
     }
