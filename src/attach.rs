@@ -33,6 +33,10 @@ impl Binding {
     pub(crate) fn thumbprint(&self) -> &str {
         match *self {}
     }
+
+    pub(crate) fn authorization(&self) -> &http::HeaderValue {
+        match *self {}
+    }
 }
 
 /// Puts the leased `Authorization` value on `request`, and for a

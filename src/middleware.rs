@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use http::{Extensions, HeaderValue};
+use http::Extensions;
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
@@ -169,31 +169,13 @@ impl OAuthMiddleware {
     }
 }
 
-/// A DPoP-bound token's request the API answered `use_dpop_nonce`: the
-/// same token goes again with a proof carrying the nonce.
-struct NonceReplay {
-    binding: Arc<Binding>,
-    authorization: HeaderValue,
-}
-
-impl NonceReplay {
-    /// What a DPoP-bound token's request keeps for a nonce replay; nothing
-    /// (no header clone) for a bearer token.
-    fn keep(binding: Option<Arc<Binding>>, authorization: &HeaderValue) -> Option<Self> {
-        binding.map(|binding| NonceReplay {
-            binding,
-            authorization: authorization.clone(),
-        })
-    }
-}
-
 impl OAuthMiddleware {
     /// Sends the request once more with a new proof carrying the nonce the
     /// API just gave (remembered for its origin), the same token: the token
     /// was not refused, the proof was. The replay's answer is final.
     async fn nonce_replay(
         &self,
-        nonce: NonceReplay,
+        binding: Arc<Binding>,
         kept: Kept,
         refused: Response,
         extensions: &mut Extensions,
@@ -206,11 +188,11 @@ impl OAuthMiddleware {
         tracing::debug!("the API asked for a DPoP nonce; replaying with it");
         Counters::bump(&self.inner.cache.counters().replays);
         let mut replay = replay.into_request();
-        let binding = Some(&nonce.binding);
-        attach(&mut replay, nonce.authorization, binding).map_err(middleware_error)?;
+        let authorization = binding.authorization().clone();
+        attach(&mut replay, authorization, Some(&binding)).map_err(middleware_error)?;
         drop(refused);
         let mut response = next.run(replay, extensions).await?;
-        nonce.binding.wants_nonce(&response);
+        binding.wants_nonce(&response);
         response.extensions_mut().insert(ReplayOutcome::Replayed);
         Ok(response)
     }
@@ -360,14 +342,14 @@ impl Middleware for OAuthMiddleware {
         // a DPoP-bound token (a nonce request replays even a fresh token).
         let fresh = ticket.fetched() && !inner.step_up && binding.is_none();
         let kept = Kept::of(&request, fresh, inner.replay);
-        let nonce = NonceReplay::keep(binding, &header);
-        attach(&mut request, header, nonce.as_ref().map(|n| &n.binding))
-            .map_err(middleware_error)?;
+        attach(&mut request, header, binding.as_ref()).map_err(middleware_error)?;
         let response = next.clone().run(request, extensions).await?;
-        if let Some(nonce) = nonce
-            && nonce.binding.wants_nonce(&response)
+        // Only the binding (a pointer) crosses the await: the future of a
+        // bearer request grows by eight bytes and no header clone.
+        if let Some(binding) = binding
+            && binding.wants_nonce(&response)
         {
-            return Box::pin(self.nonce_replay(nonce, kept, response, extensions, next)).await;
+            return Box::pin(self.nonce_replay(binding, kept, response, extensions, next)).await;
         }
         if let Some(key) = step_key
             && let Some(requested) = requested_scope(&response)

@@ -128,8 +128,8 @@ impl Token {
     pub fn dpop_bound(mut self, key: &crate::dpop::DpopKey) -> Result<Self, Error> {
         // Owned (and zeroed on drop) so the header can be rebuilt from it.
         let secret = SecretString::from(self.secret().to_owned());
-        let binding = Binding::new(key.clone(), secret.expose_secret());
         self.header = sensitive_header(DPOP_PREFIX, secret.expose_secret())?;
+        let binding = Binding::new(key.clone(), secret.expose_secret(), self.header.clone());
         self.binding = Some(Arc::new(binding));
         Ok(self)
     }

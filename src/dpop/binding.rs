@@ -1,7 +1,7 @@
 //! What a DPoP-bound token carries: the key it is bound to and the token's
 //! hash, so attaching it signs a proof without hashing the token again.
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use reqwest::{Request, Response};
 
 use super::DpopKey;
@@ -13,14 +13,23 @@ pub(crate) struct Binding {
     key: DpopKey,
     /// `ath` for this token's proofs.
     ath: String,
+    /// `DPoP <token>`: the token's own header (sharing its zeroed buffer),
+    /// kept here so a nonce replay needs nothing else from the request.
+    authorization: HeaderValue,
 }
 
 impl Binding {
-    pub(crate) fn new(key: DpopKey, access_token: &str) -> Self {
+    pub(crate) fn new(key: DpopKey, access_token: &str, authorization: HeaderValue) -> Self {
         Binding {
             key,
             ath: access_token_hash(access_token),
+            authorization,
         }
+    }
+
+    /// The `Authorization` value of the bound token.
+    pub(crate) fn authorization(&self) -> &HeaderValue {
+        &self.authorization
     }
 
     /// The thumbprint of the key the token is bound to (its `cnf.jkt`).
