@@ -352,3 +352,60 @@ async fn dpop_fleet_shares_a_bound_token_only_between_replicas_with_the_same_key
     })
     .await;
 }
+
+#[test]
+fn dpop_error_codes_are_typed() {
+    use reqwest_oauth::endpoint::ErrorCode;
+    for (code, typed) in [
+        ("invalid_dpop_proof", ErrorCode::InvalidDpopProof),
+        ("use_dpop_nonce", ErrorCode::UseDpopNonce),
+    ] {
+        assert_eq!(ErrorCode::parse(code), typed);
+        assert_eq!(typed.as_str(), code);
+    }
+}
+
+#[tokio::test]
+async fn dpop_testkit_api_refuses_a_replayed_or_mismatched_proof() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let key = DpopKey::generate().expect("key");
+        let oauth = dpop_middleware(&auth, &key);
+        let token = oauth.token(oauth.default_key()).await.expect("token");
+        let url = api.url("/orders").parse().expect("url");
+        let send = |proof: String| {
+            reqwest::Client::new()
+                .get(api.url("/orders"))
+                .header("authorization", format!("DPoP {}", token.secret()))
+                .header("dpop", proof)
+                .send()
+        };
+        let proof = key.proof("GET", &url, Some(token.secret())).expect("proof");
+        assert_eq!(send(proof.clone()).await.expect("call").status(), 200);
+        let cases = [
+            (proof, "a replayed jti"),
+            (
+                key.proof("POST", &url, Some(token.secret()))
+                    .expect("proof"),
+                "htm",
+            ),
+            (
+                key.proof("GET", &url, Some("other-token")).expect("proof"),
+                "ath",
+            ),
+            (key.proof("GET", &url, None).expect("proof"), "no ath"),
+        ];
+        for (proof, what) in cases {
+            let refused = send(proof).await.expect("call");
+            assert_eq!(refused.status(), 401, "{what}");
+            let challenge = refused.headers()["www-authenticate"]
+                .to_str()
+                .expect("text");
+            assert!(
+                challenge.contains(r#"error="invalid_dpop_proof""#),
+                "{what}: {challenge}"
+            );
+        }
+    })
+    .await;
+}
