@@ -13,7 +13,7 @@ bin=$(cargo bench --bench hot_path_driver --no-run --message-format=json 2>/dev/
     sed -n 's/.*"executable":"\([^"]*hot_path_driver[^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "driver not built" >&2; exit 1; }
 
-warm=(floor oauth oauth_no_replay tokio_mutex tokio_rwlock oauth2_rwlock middle aliri reqwest_auth)
+warm=(floor oauth oauth_no_replay oauth_dpop tokio_mutex tokio_rwlock oauth2_rwlock middle aliri reqwest_auth)
 keyed=(floor_keyed oauth_10k_keys std_map_10k_keys)
 if [ $# -gt 0 ]; then
     chains=(floor)

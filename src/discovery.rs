@@ -23,6 +23,9 @@ pub(crate) struct Metadata {
     pub(crate) token_endpoint: String,
     /// `token_endpoint_auth_methods_supported`, empty if not listed.
     pub(crate) auth_methods: Vec<String>,
+    /// `dpop_signing_alg_values_supported` (RFC 9449), empty if not listed.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    pub(crate) dpop_algs: Vec<String>,
 }
 
 /// An issuer whose metadata is read lazily and kept.
@@ -93,21 +96,26 @@ async fn metadata(http: &reqwest::Client, url: Url) -> Result<Metadata, Error> {
         .get("token_endpoint")
         .and_then(Value::as_str)
         .ok_or_else(|| refused(&shown, "no token_endpoint"))?;
-    let auth_methods = document
-        .get("token_endpoint_auth_methods_supported")
+    Ok(Metadata {
+        token_endpoint: token_endpoint.to_owned(),
+        auth_methods: strings(&document, "token_endpoint_auth_methods_supported"),
+        dpop_algs: strings(&document, "dpop_signing_alg_values_supported"),
+    })
+}
+
+/// A metadata member that lists strings; empty when absent.
+fn strings(document: &Value, member: &str) -> Vec<String> {
+    document
+        .get(member)
         .and_then(Value::as_array)
-        .map(|methods| {
-            methods
+        .map(|values| {
+            values
                 .iter()
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(Metadata {
-        token_endpoint: token_endpoint.to_owned(),
-        auth_methods,
-    })
+        .unwrap_or_default()
 }
 
 /// OpenID Connect appends to the issuer; RFC 8414 inserts before its path.

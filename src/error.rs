@@ -138,6 +138,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A DPoP proof could not be made (feature `dpop`). Nothing was sent.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[error("could not make a DPoP proof: {reason}")]
+    DpopProof {
+        /// Why not.
+        reason: String,
+    },
+
+    /// DPoP was on, and the token endpoint issued a `Bearer` token instead
+    /// of a DPoP-bound one (feature `dpop`). Refused unless the endpoint
+    /// allows it ([`TokenEndpoint::dpop_allow_bearer`](crate::endpoint::TokenEndpoint::dpop_allow_bearer)):
+    /// a server that ignores DPoP would otherwise silently hand out tokens
+    /// anyone holding them can use.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[error("DPoP was requested but the token endpoint issued a Bearer token")]
+    DpopDowngrade,
+
     /// The crate's own HTTP client for token requests could not be built
     /// (for example, no TLS back end is available).
     #[error("could not build the token endpoint HTTP client: {reason}")]
@@ -393,6 +412,11 @@ pub enum ErrorCode {
     /// `invalid_target` (RFC 8693 2.2.2, RFC 8707): the requested audience
     /// or resource is unknown, or not allowed for this client or subject.
     InvalidTarget,
+    /// `use_dpop_nonce` (RFC 9449): the DPoP proof lacked the server's
+    /// nonce; the request is sent again once with it.
+    UseDpopNonce,
+    /// `invalid_dpop_proof` (RFC 9449): the server refused the DPoP proof.
+    InvalidDpopProof,
     /// Any other code, kept as sent.
     Other(String),
 }
@@ -408,6 +432,8 @@ impl ErrorCode {
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_scope" => Self::InvalidScope,
             "invalid_target" => Self::InvalidTarget,
+            "use_dpop_nonce" => Self::UseDpopNonce,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -422,6 +448,8 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::Other(code) => code,
         }
     }

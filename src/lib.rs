@@ -109,6 +109,9 @@ mod builder;
 mod cache;
 mod challenge;
 mod discovery;
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub mod dpop;
 pub mod endpoint;
 pub mod error;
 pub mod expiry;

@@ -9,7 +9,7 @@ use http::Extensions;
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
-use crate::attach::attach;
+use crate::attach::{Binding, attach};
 use crate::cache::{Key, Lease, Renewal, Slot, Ticket, TokenCache};
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
@@ -164,12 +164,49 @@ impl OAuthMiddleware {
         tracing::debug!("rejected token replaced; replaying the request");
         Counters::bump(&cache.counters().replays);
         let mut replay = replay.into_request();
-        attach(&mut replay, lease.header);
+        attach(&mut replay, lease.header, lease.binding.as_ref()).map_err(middleware_error)?;
         drop(rejected);
         let mut response = next.run(replay, extensions).await?;
+        if let Some(binding) = &lease.binding {
+            // Keep the nonce it may carry; the answer stays final.
+            binding.wants_nonce(&response);
+        }
         response.extensions_mut().insert(ReplayOutcome::Replayed);
         Ok(response)
     }
+}
+
+impl OAuthMiddleware {
+    /// Sends the request once more with a new proof carrying the nonce the
+    /// API just gave (remembered for its origin), the same token: the token
+    /// was not refused, the proof was. The replay's answer is final.
+    async fn nonce_replay(
+        &self,
+        binding: Arc<Binding>,
+        kept: Kept,
+        refused: Response,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let replay = match kept {
+            Kept::Copy(replay) => replay,
+            Kept::Url(_, reason) => return Ok(skipped(refused, reason)),
+        };
+        tracing::debug!("the API asked for a DPoP nonce; replaying with it");
+        Counters::bump(&self.inner.cache.counters().replays);
+        let mut replay = replay.into_request();
+        let authorization = binding.authorization().clone();
+        attach(&mut replay, authorization, Some(&binding)).map_err(middleware_error)?;
+        drop(refused);
+        let mut response = next.run(replay, extensions).await?;
+        binding.wants_nonce(&response);
+        response.extensions_mut().insert(ReplayOutcome::Replayed);
+        Ok(response)
+    }
+}
+
+fn middleware_error(error: Error) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::middleware(error)
 }
 
 /// A request the API answered with `insufficient_scope`: its key, and the
@@ -213,7 +250,7 @@ impl OAuthMiddleware {
         tracing::debug!(scope = %step.requested, "insufficient scope; replaying with a wider token");
         Counters::bump(&inner.cache.counters().replays);
         let mut replay = replay.into_request();
-        attach(&mut replay, lease.header);
+        attach(&mut replay, lease.header, lease.binding.as_ref()).map_err(middleware_error)?;
         drop(refused);
         let mut response = next.run(replay, extensions).await?;
         response.extensions_mut().insert(ReplayOutcome::SteppedUp);
@@ -296,18 +333,31 @@ impl Middleware for OAuthMiddleware {
         let step_key = inner.step_up.then(|| Box::new(key));
         // The miss and the rejection paths are boxed: their state stays out
         // of this future, which a cached token keeps small.
-        let Lease { header, ticket } = match inner.cache.lease_now(&slot) {
+        let Lease {
+            header,
+            binding,
+            ticket,
+        } = match inner.cache.lease_now(&slot) {
             Some(lease) => lease,
             None => Box::pin(inner.cache.lease(&slot))
                 .await
-                .map_err(reqwest_middleware::Error::middleware)?,
+                .map_err(middleware_error)?,
         };
         // Keep a copy for the replay before the token goes in; a token
         // fetched for this request is never renewed for it, so skip the copy.
-        // With step-up on, a fresh token may still be too narrow: keep the copy.
-        let kept = Kept::of(&request, ticket.fetched() && !inner.step_up, inner.replay);
-        attach(&mut request, header);
+        // Keep it with step-up on (a fresh token may be too narrow) and for
+        // a DPoP-bound token (a nonce request replays even a fresh token).
+        let fresh = ticket.fetched() && !inner.step_up && binding.is_none();
+        let kept = Kept::of(&request, fresh, inner.replay);
+        attach(&mut request, header, binding.as_ref()).map_err(middleware_error)?;
         let response = next.clone().run(request, extensions).await?;
+        // Only the binding (a pointer) crosses the await: the future of a
+        // bearer request grows by eight bytes and no header clone.
+        if let Some(binding) = binding
+            && binding.wants_nonce(&response)
+        {
+            return Box::pin(self.nonce_replay(binding, kept, response, extensions, next)).await;
+        }
         if let Some(key) = step_key
             && let Some(requested) = requested_scope(&response)
         {

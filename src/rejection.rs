@@ -104,7 +104,11 @@ fn rejects_bearer(headers: &HeaderMap) -> bool {
     if found.is_empty() {
         return true;
     }
-    let mut bearer = found.iter().filter(|c| c.is("Bearer")).peekable();
+    // A DPoP-bound token is refused the same way, under its own scheme.
+    let mut bearer = found
+        .iter()
+        .filter(|c| c.is("Bearer") || c.is("DPoP"))
+        .peekable();
     if bearer.peek().is_none() {
         return false;
     }

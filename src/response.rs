@@ -23,6 +23,10 @@ const SNIPPET_CHARS: usize = 120;
 pub(crate) enum Answer {
     /// A usable token response.
     Token(Token),
+    /// A token response with `token_type: DPoP` (RFC 9449): usable only
+    /// once bound to the key its request's proof was signed with, which
+    /// the endpoint does (or refuses, without a key).
+    Dpop(Token),
     /// An error status, or a success status whose body has an `error`
     /// member (some servers answer errors with 200): read it with
     /// [`parse_error`].
@@ -45,7 +49,12 @@ pub(crate) fn parse_answer(
     if fields.get("error").is_some_and(|e| !e.is_null()) {
         return Ok(Answer::Refused);
     }
-    parse_token(status, headers, fields, issued_at).map(Answer::Token)
+    let (token, dpop) = parse_token(status, headers, fields, issued_at)?;
+    Ok(if dpop {
+        Answer::Dpop(token)
+    } else {
+        Answer::Token(token)
+    })
 }
 
 fn invalid(status: StatusCode, reason: &str) -> Error {
@@ -65,7 +74,7 @@ fn parse_token(
     headers: &HeaderMap,
     mut fields: Map<String, Value>,
     issued_at: Instant,
-) -> Result<Token, Error> {
+) -> Result<(Token, bool), Error> {
     let access_token = match fields.remove("access_token") {
         Some(Value::String(token)) => token,
         Some(_) => return Err(invalid(status, "`access_token` is not a string")),
@@ -73,9 +82,12 @@ fn parse_token(
     };
     // RFC 6749 requires token_type, but servers that leave it out (or send
     // it empty or null) issue bearer tokens, so those read as bearer.
-    match fields.remove("token_type") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(kind)) if kind.is_empty() || kind.eq_ignore_ascii_case("bearer") => {}
+    let dpop = match fields.remove("token_type") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(kind)) if kind.is_empty() || kind.eq_ignore_ascii_case("bearer") => {
+            false
+        }
+        Some(Value::String(kind)) if kind.eq_ignore_ascii_case("dpop") => true,
         // RFC 8693 2.2.1: a token exchange that issues something other than
         // an access token (an ID token, a JWT, a SAML assertion) says `N_A`.
         // Such a token is sent as a bearer credential; the marker stays in
@@ -84,10 +96,11 @@ fn parse_token(
             if kind == NOT_APPLICABLE && issued_other_than_access(&fields) =>
         {
             fields.insert("token_type".to_owned(), Value::String(kind));
+            false
         }
         Some(Value::String(kind)) => return Err(Error::UnsupportedTokenType(kind)),
         Some(_) => return Err(invalid(status, "`token_type` is not a string")),
-    }
+    };
     let mut token = Token::bearer(access_token)?.with_issued_at(issued_at);
     if let Some(lifetime) = lifetime(&mut fields, token.secret(), headers)? {
         token = token.with_expires_in(lifetime);
@@ -98,7 +111,7 @@ fn parse_token(
     if let Some(Value::String(scope)) = fields.remove("scope") {
         token = token.with_scope(scope);
     }
-    Ok(token.with_extra(fields))
+    Ok((token.with_extra(fields), dpop))
 }
 
 /// The `token_type` of a token exchange's answer when the issued token is
@@ -279,6 +292,7 @@ mod tests {
     fn parse_token_with(headers: &HeaderMap, body: &[u8]) -> Result<Token, Error> {
         match parse_answer(StatusCode::OK, headers, body, Instant::now())? {
             Answer::Token(token) => Ok(token),
+            Answer::Dpop(_) => Err(Error::UnsupportedTokenType("DPoP".into())),
             Answer::Refused => Err(parse_error(StatusCode::OK, body).into()),
         }
     }

@@ -1,6 +1,7 @@
 //! An issued access token: the secret, its pre-built header and its lifetime.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -9,6 +10,7 @@ use secrecy::zeroize::Zeroize;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::Error;
+use crate::attach::Binding;
 use crate::error::TokenProblem;
 
 /// An access token issued by a token endpoint.
@@ -37,6 +39,9 @@ pub struct Token {
     expires_in: Option<Duration>,
     /// What most tokens lack, kept out of line so a cached token stays small.
     details: Option<Box<Details>>,
+    /// The DPoP key the token is bound to; `None` for a bearer token, the
+    /// one thing attaching it checks.
+    binding: Option<Arc<Binding>>,
 }
 
 #[derive(Default)]
@@ -50,6 +55,8 @@ struct Details {
 }
 
 const BEARER_PREFIX: &str = "Bearer ";
+#[cfg(feature = "dpop")]
+const DPOP_PREFIX: &str = "DPoP ";
 
 /// Owns the header bytes and zeroes them on drop.
 struct ZeroizingBytes(Box<[u8]>);
@@ -90,21 +97,60 @@ impl Token {
         let access_token = SecretString::from(access_token.into());
         let secret = access_token.expose_secret();
         check_credential(secret).map_err(Error::InvalidToken)?;
-        let mut bytes = Vec::with_capacity(BEARER_PREFIX.len() + secret.len());
-        bytes.extend_from_slice(BEARER_PREFIX.as_bytes());
-        bytes.extend_from_slice(secret.as_bytes());
-        let shared = Bytes::from_owner(ZeroizingBytes(bytes.into_boxed_slice()));
-        // Visible ASCII always makes a valid header value; the error arm is
-        // kept rather than a panic.
-        let mut header = HeaderValue::from_maybe_shared(shared)
-            .map_err(|_| Error::InvalidToken(TokenProblem::Control { at: 0 }))?;
-        header.set_sensitive(true);
         Ok(Token {
-            header,
+            header: sensitive_header(BEARER_PREFIX, secret)?,
             issued_at: Instant::now(),
             expires_in: None,
             details: None,
+            binding: None,
         })
+    }
+
+    /// Binds the token to a DPoP key (feature `dpop`): it is sent as
+    /// `Authorization: DPoP <token>`, each request with a fresh proof
+    /// signed by `key`. For a [`TokenSource`](crate::TokenSource) of your
+    /// own whose server issued a DPoP-bound token (`token_type: DPoP`) for
+    /// a request proven with `key`; the built-in grants do this themselves.
+    ///
+    /// ```
+    /// use reqwest_oauth::Token;
+    /// use reqwest_oauth::dpop::DpopKey;
+    ///
+    /// let key = DpopKey::generate()?;
+    /// let token = Token::bearer("issued-for-key")?.dpop_bound(&key)?;
+    /// assert_eq!(token.token_type(), "DPoP");
+    /// assert_eq!(token.secret(), "issued-for-key");
+    /// assert_eq!(token.header_value(), "DPoP issued-for-key");
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_bound(mut self, key: &crate::dpop::DpopKey) -> Result<Self, Error> {
+        // Owned (and zeroed on drop) so the header can be rebuilt from it.
+        let secret = SecretString::from(self.secret().to_owned());
+        self.header = sensitive_header(DPOP_PREFIX, secret.expose_secret())?;
+        let binding = Binding::new(key.clone(), secret.expose_secret(), self.header.clone());
+        self.binding = Some(Arc::new(binding));
+        Ok(self)
+    }
+
+    /// The DPoP key binding, if the token has one.
+    pub(crate) fn binding(&self) -> Option<&Arc<Binding>> {
+        self.binding.as_ref()
+    }
+
+    /// The thumbprint of the DPoP key the token is bound to, if it is.
+    pub(crate) fn dpop_thumbprint(&self) -> Option<&str> {
+        self.binding.as_deref().map(Binding::thumbprint)
+    }
+
+    /// `"DPoP"` for a token bound to a DPoP key, else `"Bearer"`: the
+    /// scheme of its `Authorization` header.
+    pub fn token_type(&self) -> &'static str {
+        match self.binding {
+            Some(_) => "DPoP",
+            None => "Bearer",
+        }
     }
 
     /// Sets the lifetime, counted from [`Token::issued_at`].
@@ -176,11 +222,9 @@ impl Token {
     pub fn secret(&self) -> &str {
         // The header was built from a `String`, so the part after the
         // prefix is valid UTF-8; the fallback is never taken.
-        let bytes = self
-            .header
-            .as_bytes()
-            .get(BEARER_PREFIX.len()..)
-            .unwrap_or_default();
+        // The scheme and its space: "Bearer " or "DPoP ".
+        let prefix = self.token_type().len() + 1;
+        let bytes = self.header.as_bytes().get(prefix..).unwrap_or_default();
         std::str::from_utf8(bytes).unwrap_or_default()
     }
 
@@ -229,6 +273,20 @@ impl Token {
     }
 }
 
+/// `<prefix><secret>` as a sensitive header value, in a buffer zeroed on drop.
+fn sensitive_header(prefix: &str, secret: &str) -> Result<HeaderValue, Error> {
+    let mut bytes = Vec::with_capacity(prefix.len() + secret.len());
+    bytes.extend_from_slice(prefix.as_bytes());
+    bytes.extend_from_slice(secret.as_bytes());
+    let shared = Bytes::from_owner(ZeroizingBytes(bytes.into_boxed_slice()));
+    // Visible ASCII always makes a valid header value; the error arm is
+    // kept rather than a panic.
+    let mut header = HeaderValue::from_maybe_shared(shared)
+        .map_err(|_| Error::InvalidToken(TokenProblem::Control { at: 0 }))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
 /// Whether `token` can be sent as an RFC 6750 bearer credential: at least
 /// one character, each visible ASCII (`!` to `~`); the first offence is
 /// named with its byte position (never the token itself).
@@ -251,6 +309,7 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
             .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type())
             .field("issued_at", &self.issued_at)
             .field("expires_in", &self.expires_in)
             .field("refresh_token", &self.refresh_token().map(|_| "[redacted]"))

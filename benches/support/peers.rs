@@ -18,8 +18,8 @@ use http::header::AUTHORIZATION;
 use http::{Extensions, HeaderValue};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
-use reqwest_oauth::OAuthMiddleware;
 use reqwest_oauth::policy::ReplayPolicy;
+use reqwest_oauth::{OAuthMiddleware, Token};
 
 use super::{CountingSource, StaticBearer, Terminal, bearer_header, chain};
 
@@ -30,6 +30,7 @@ pub const WARM: &[&str] = &[
     "floor",
     "oauth",
     "oauth_no_replay",
+    "oauth_dpop",
     "tokio_mutex",
     "tokio_rwlock",
     "oauth2_rwlock",
@@ -58,6 +59,21 @@ pub async fn warm(name: &str, terminal: Arc<Terminal>) -> ClientWithMiddleware {
                 .replay(replay)
                 .build()
                 .expect("config");
+            oauth.token(oauth.default_key()).await.expect("warm cache");
+            Arc::new(oauth)
+        }
+        "oauth_dpop" => {
+            // The same middleware, its token DPoP-bound: each request signs
+            // a proof (ES256) for its method, URL and token.
+            let key = reqwest_oauth::dpop::DpopKey::generate().expect("key");
+            let source = reqwest_oauth::source_fn(move |_| {
+                let key = key.clone();
+                async move {
+                    let token = Token::bearer("dpop-token")?.dpop_bound(&key)?;
+                    Ok(token.with_expires_in(Duration::from_secs(3600)))
+                }
+            });
+            let oauth = OAuthMiddleware::new(source);
             oauth.token(oauth.default_key()).await.expect("warm cache");
             Arc::new(oauth)
         }

@@ -38,6 +38,7 @@ pub(crate) use lifetimes::Lifetimes;
 pub use lifetimes::RefreshAhead;
 pub(crate) use slot::Slot;
 
+use crate::attach::Binding;
 use crate::source::DynSource;
 use crate::stats::{Counters, Stats};
 use crate::{Error, RetryPolicy, Token, TokenRequest};
@@ -98,7 +99,20 @@ pub(crate) enum Key {
 /// from, to hand back if the API rejects it.
 pub(crate) struct Lease {
     pub(crate) header: HeaderValue,
+    /// The DPoP key a bound token needs a proof from; `None` for bearer.
+    pub(crate) binding: Option<Arc<Binding>>,
     pub(crate) ticket: Ticket,
+}
+
+/// What a lease takes from the cached token: clones of its header and
+/// binding, and its generation.
+fn take(cached: &slot::Cached) -> (HeaderValue, Option<Arc<Binding>>, u64) {
+    let token = &cached.token;
+    (
+        token.header_value().clone(),
+        token.binding().cloned(),
+        cached.generation,
+    )
 }
 
 /// What the cache did about a rejected token.
@@ -181,11 +195,11 @@ impl TokenCache {
     /// synchronous so a request future that finds its token cached carries
     /// no fetch machinery in its state.
     pub(crate) fn lease_now(&self, slot: &Arc<Slot>) -> Option<Lease> {
-        let take = |cached: &slot::Cached| (cached.token.header_value().clone(), cached.generation);
-        let (header, generation) = self.usable(slot, self.clock.now(), take)?;
+        let (header, binding, generation) = self.usable(slot, self.clock.now(), take)?;
         self.counters.cache_hits.add();
         Some(Lease {
             header,
+            binding,
             ticket: Ticket {
                 generation,
                 fetched: false,
@@ -196,10 +210,10 @@ impl TokenCache {
     /// A usable token's header for `key`: the cached one, or the result of
     /// the one fetch under way for it.
     pub(crate) async fn lease(&self, slot: &Arc<Slot>) -> Result<Lease, Error> {
-        let take = |cached: &slot::Cached| (cached.token.header_value().clone(), cached.generation);
-        let ((header, generation), fetched) = self.lease_with(slot, take).await?;
+        let ((header, binding, generation), fetched) = self.lease_with(slot, take).await?;
         Ok(Lease {
             header,
+            binding,
             ticket: Ticket {
                 generation,
                 fetched,

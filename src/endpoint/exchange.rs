@@ -9,6 +9,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use tracing::Instrument;
 
+use super::dpop_use::DpopUse;
 use crate::error::EndpointError;
 use crate::http_read::read_limited;
 use crate::response::{Answer, parse_answer, parse_error};
@@ -25,6 +26,7 @@ pub(super) async fn exchange(
     grant_type: &str,
     body_limit: usize,
     sent: &Sent<'_>,
+    dpop: &DpopUse<'_>,
 ) -> Result<Token, Error> {
     // Host and grant type only: never a parameter value that could be a secret.
     let span = tracing::debug_span!(
@@ -40,7 +42,8 @@ pub(super) async fn exchange(
         let result = match request.send().await {
             Ok(response) => {
                 tracing::Span::current().record("status", response.status().as_u16());
-                answer(url, response, issued_at, body_limit, sent).await
+                dpop.remember_nonce(url, response.headers());
+                answer(url, response, issued_at, body_limit, sent, dpop).await
             }
             Err(error) => Err(Error::transport(error)),
         };
@@ -66,6 +69,7 @@ async fn answer(
     issued_at: Instant,
     body_limit: usize,
     sent: &Sent<'_>,
+    dpop: &DpopUse<'_>,
 ) -> Result<Token, Error> {
     let status = response.status();
     if status.is_redirection() {
@@ -77,7 +81,8 @@ async fn answer(
     }
     let body = read_limited(&mut response, body_limit).await?;
     match parse_answer(status, response.headers(), &body, issued_at)? {
-        Answer::Token(token) => Ok(token),
+        Answer::Token(token) => dpop.bearer(token),
+        Answer::Dpop(token) => dpop.bind(token),
         Answer::Refused => {
             let mut error = refusal(status, response.headers(), &body);
             if error.body_snippet.is_some() {

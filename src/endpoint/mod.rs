@@ -9,6 +9,7 @@
 
 mod body;
 mod client;
+mod dpop_use;
 pub(crate) mod exchange;
 mod grant_request;
 
@@ -79,6 +80,12 @@ pub struct TokenEndpoint {
     insecure_http: bool,
     /// What [`ClientAuth::AutoDetect`] found works, shared by clones.
     learned_auth: Arc<OnceLock<ClientAuth>>,
+    /// The key every token request proves possession of (RFC 9449).
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::DpopKey>,
+    /// Whether a `Bearer` answer is taken although DPoP is on.
+    #[cfg(feature = "dpop")]
+    dpop_allow_bearer: bool,
 }
 
 /// Where the token endpoint is: configured, or named by an issuer's metadata.
@@ -133,6 +140,72 @@ impl TokenEndpoint {
             http: None,
             insecure_http: false,
             learned_auth: Arc::new(OnceLock::new()),
+            #[cfg(feature = "dpop")]
+            dpop: None,
+            #[cfg(feature = "dpop")]
+            dpop_allow_bearer: false,
+        }
+    }
+
+    /// Turns DPoP on (RFC 9449): every token request, refresh included,
+    /// carries a proof signed by `key`, and the tokens issued are bound to
+    /// it and sent as `Authorization: DPoP …` with a proof per request. A
+    /// `Bearer` answer is then an error ([`Error::DpopDowngrade`]) unless
+    /// [`dpop_allow_bearer`](Self::dpop_allow_bearer).
+    ///
+    /// ```
+    /// use reqwest_oauth::dpop::DpopKey;
+    /// use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new(
+    ///     "https://auth.example.com/oauth/token",
+    ///     ClientIdentity::public("my-app"),
+    /// )
+    /// .dpop(DpopKey::generate()?);
+    /// # let _ = endpoint;
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop(mut self, key: crate::dpop::DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// With DPoP on, takes a `Bearer` token from a server that does not
+    /// bind tokens (default: refused). Such a token is sent as a bearer
+    /// token, without proofs.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_allow_bearer(mut self) -> Self {
+        self.dpop_allow_bearer = true;
+        self
+    }
+
+    /// The DPoP key, if DPoP is on.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_key(&self) -> Option<&crate::dpop::DpopKey> {
+        self.dpop.as_ref()
+    }
+
+    /// The DPoP key's thumbprint, for `Debug` (never the key).
+    fn dpop_thumbprint(&self) -> Option<&str> {
+        #[cfg(feature = "dpop")]
+        return self.dpop.as_ref().map(crate::dpop::DpopKey::thumbprint);
+        #[cfg(not(feature = "dpop"))]
+        None
+    }
+
+    /// What this endpoint's requests do about DPoP.
+    fn dpop_use(&self) -> dpop_use::DpopUse<'_> {
+        dpop_use::DpopUse {
+            #[cfg(feature = "dpop")]
+            key: self.dpop.as_ref(),
+            #[cfg(feature = "dpop")]
+            allow_bearer: self.dpop_allow_bearer,
+            #[cfg(not(feature = "dpop"))]
+            off: std::marker::PhantomData,
         }
     }
 
@@ -282,8 +355,34 @@ impl TokenEndpoint {
         body
     }
 
-    /// One exchange with the client authenticated by `auth`.
+    /// One exchange with the client authenticated by `auth`; with DPoP, a
+    /// `use_dpop_nonce` refusal sends it once more, its proof now carrying
+    /// the nonce the refusal came with (RFC 9449 section 8).
     async fn send(
+        &self,
+        http: &reqwest::Client,
+        url: &reqwest::Url,
+        auth: ClientAuth,
+        grant: &GrantRequest<'_>,
+    ) -> Result<Token, Error> {
+        let first = self.send_once(http, url, auth, grant).await;
+        let wants_nonce = first
+            .as_ref()
+            .err()
+            .and_then(Error::endpoint_error)
+            .is_some_and(|e| e.code() == Some(&ErrorCode::UseDpopNonce));
+        if !wants_nonce {
+            return first;
+        }
+        tracing::debug!(
+            host = url.host_str(),
+            "token endpoint asked for a DPoP nonce"
+        );
+        self.send_once(http, url, auth, grant).await
+    }
+
+    /// One exchange, exactly.
+    async fn send_once(
         &self,
         http: &reqwest::Client,
         url: &reqwest::Url,
@@ -303,6 +402,11 @@ impl TokenEndpoint {
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .header(CONTENT_TYPE, self.format.content_type());
+        #[cfg(feature = "dpop")]
+        if let Some(key) = &self.dpop {
+            let proof = key.proof_header("POST", url, None)?;
+            request = request.header(crate::dpop::DPOP_HEADER, proof);
+        }
         let body = match &proof {
             Proof::Basic { user, password, .. } => {
                 request = request.basic_auth(user, Some(password));
@@ -314,7 +418,8 @@ impl TokenEndpoint {
             }
         };
         let (grant_type, limit) = (grant.grant_type(), self.body_limit);
-        exchange::exchange(request.body(body), url, grant_type, limit, &sent).await
+        let dpop = self.dpop_use();
+        exchange::exchange(request.body(body), url, grant_type, limit, &sent, &dpop).await
     }
 
     /// The HTTP client for a request to `url`: the one given, else the
@@ -337,6 +442,8 @@ impl TokenEndpoint {
                 let http = self.client_for(&discovery.issuer)?;
                 let metadata = discovery.resolve(http).await?;
                 let auth = chosen.or_else(|| ClientAuth::from_supported(&metadata.auth_methods));
+                #[cfg(feature = "dpop")]
+                self.check_dpop_algs(&metadata.dpop_algs)?;
                 (self.checked_url(&metadata.token_endpoint)?, auth)
             }
         };
@@ -346,6 +453,25 @@ impl TokenEndpoint {
             None => ClientAuth::AutoDetect,
         };
         Ok(Target { url, auth })
+    }
+
+    /// With DPoP on, the server must accept the key's algorithm when it
+    /// lists the ones it does (`dpop_signing_alg_values_supported`): a
+    /// mismatch fails here, before a proof it would refuse is sent.
+    #[cfg(feature = "dpop")]
+    fn check_dpop_algs(&self, supported: &[String]) -> Result<(), Error> {
+        let Some(key) = &self.dpop else {
+            return Ok(());
+        };
+        if supported.is_empty() || supported.iter().any(|alg| alg == key.algorithm()) {
+            return Ok(());
+        }
+        Err(Error::InvalidKey {
+            reason: format!(
+                "DPoP key signs {} but the server accepts only {supported:?}",
+                key.algorithm()
+            ),
+        })
     }
 
     /// Parses a token endpoint URL and applies the cleartext guard.
@@ -379,6 +505,7 @@ impl fmt::Debug for TokenEndpoint {
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
             .field("insecure_http", &self.insecure_http)
+            .field("dpop", &self.dpop_thumbprint())
             .field(
                 "discovered",
                 &matches!(self.location, Location::Discovered(_)),

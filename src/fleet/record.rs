@@ -33,8 +33,19 @@ pub(super) struct Encoded {
 
 /// Encodes `token` with the moments its schedule gives (and its refresh
 /// token, when `with_refresh`: only for a store that is encrypted); `None`
-/// if it is already past use or too large.
-pub(super) fn encode(token: &Token, lifetimes: &Lifetimes, with_refresh: bool) -> Option<Encoded> {
+/// if it is already past use or too large, or bound to a DPoP key other
+/// than `fleet_jkt` (the fleet's key: only replicas holding the key can use
+/// the token, so no other key's token is published).
+pub(super) fn encode(
+    token: &Token,
+    lifetimes: &Lifetimes,
+    with_refresh: bool,
+    fleet_jkt: Option<&str>,
+) -> Option<Encoded> {
+    let jkt = token.dpop_thumbprint();
+    if jkt.is_some() && jkt != fleet_jkt {
+        return None;
+    }
     let schedule = lifetimes.schedule(token);
     let (now, wall) = (Instant::now(), SystemTime::now());
     let ttl = schedule.use_until.checked_duration_since(now)?;
@@ -62,6 +73,10 @@ pub(super) fn encode(token: &Token, lifetimes: &Lifetimes, with_refresh: bool) -
         value.push_str(",\"refresh_token\":");
         value.push_str(&Zeroizing::new(json_string(refresh)));
     }
+    if let Some(jkt) = jkt {
+        value.push_str(",\"jkt\":");
+        value.push_str(&json_string(jkt));
+    }
     value.push('}');
     Some(Encoded { value, ttl })
 }
@@ -69,8 +84,14 @@ pub(super) fn encode(token: &Token, lifetimes: &Lifetimes, with_refresh: bool) -
 /// Reads a stored value at wall-clock `now`. Anything oversized, malformed
 /// or with moments out of order is unusable, never handed to a request.
 /// A usable token is marked shared: fetched by another process. Its refresh
-/// token is taken only `with_refresh` (the value was sealed).
-pub(super) fn decode(value: &str, now: SystemTime, with_refresh: bool) -> Freshness {
+/// token is taken only `with_refresh` (the value was sealed). A DPoP-bound
+/// token (`jkt`) is usable only if `bind` binds it to this replica's key.
+pub(super) fn decode(
+    value: &str,
+    now: SystemTime,
+    with_refresh: bool,
+    bind: &dyn Fn(Token, &str) -> Option<Token>,
+) -> Freshness {
     if value.len() > MAX_VALUE_BYTES {
         return Freshness::Unusable;
     }
@@ -101,6 +122,14 @@ pub(super) fn decode(value: &str, now: SystemTime, with_refresh: bool) -> Freshn
     if let Some(Value::String(refresh)) = fields.remove("refresh_token").filter(|_| with_refresh) {
         token = token.with_refresh_token(Zeroizing::new(refresh).as_str());
     }
+    match fields.remove("jkt") {
+        None => {}
+        Some(Value::String(jkt)) => match bind(token, &jkt) {
+            Some(bound) => token = bound,
+            None => return Freshness::Unusable,
+        },
+        Some(_) => return Freshness::Unusable,
+    }
     if now_ms < refresh_at {
         Freshness::Fresh(token)
     } else {
@@ -126,6 +155,10 @@ fn json_string(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn unbound(_: Token, _: &str) -> Option<Token> {
+        None
+    }
+
     fn lifetimes() -> Lifetimes {
         Lifetimes::default()
     }
@@ -138,13 +171,15 @@ mod tests {
                     .with_scope("a b")
             })
             .ok();
-        let encoded = token.as_ref().and_then(|t| encode(t, &lifetimes(), false));
+        let encoded = token
+            .as_ref()
+            .and_then(|t| encode(t, &lifetimes(), false, None));
         let encoded = encoded.map(|e| (e.value.to_string(), e.ttl));
         let Some((value, ttl)) = encoded else {
             panic!("a fresh token encodes")
         };
         assert!(ttl <= Duration::from_secs(90) && ttl > Duration::from_secs(89));
-        let Freshness::Fresh(back) = decode(&value, SystemTime::now(), false) else {
+        let Freshness::Fresh(back) = decode(&value, SystemTime::now(), false, &unbound) else {
             panic!("read back fresh")
         };
         assert_eq!(back.secret(), "tok\"en");
@@ -157,17 +192,20 @@ mod tests {
     #[test]
     fn past_its_refresh_moment_it_is_renewing_and_past_use_unusable() {
         let token = Token::bearer("t").map(|t| t.with_expires_in(Duration::from_secs(100)));
-        let Some(encoded) = token.ok().and_then(|t| encode(&t, &lifetimes(), false)) else {
+        let Some(encoded) = token
+            .ok()
+            .and_then(|t| encode(&t, &lifetimes(), false, None))
+        else {
             panic!("encodes")
         };
         let later = |secs| SystemTime::now() + Duration::from_secs(secs);
         let value = encoded.value.to_string();
         assert!(matches!(
-            decode(&value, later(85), false),
+            decode(&value, later(85), false, &unbound),
             Freshness::Renewing(_)
         ));
         assert!(matches!(
-            decode(&value, later(95), false),
+            decode(&value, later(95), false, &unbound),
             Freshness::Unusable
         ));
     }
@@ -193,7 +231,7 @@ mod tests {
             .chain([huge, disordered, bad_header])
         {
             assert!(matches!(
-                decode(&value, SystemTime::now(), false),
+                decode(&value, SystemTime::now(), false, &unbound),
                 Freshness::Unusable
             ));
         }

@@ -82,6 +82,11 @@ pub struct FleetSource<S> {
     locks_taken: AtomicU64,
     #[cfg(feature = "fleet-encryption")]
     cipher: Option<super::Cipher>,
+    /// The DPoP key every replica of the namespace holds, if tokens are
+    /// DPoP-bound: it is part of the store key, so only replicas with the
+    /// same key share (and lock for) a token.
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::DpopKey>,
 }
 
 impl<S: TokenSource> FleetSource<S> {
@@ -101,7 +106,32 @@ impl<S: TokenSource> FleetSource<S> {
             locks_taken: AtomicU64::new(0),
             #[cfg(feature = "fleet-encryption")]
             cipher: None,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
+    }
+
+    /// Shares DPoP-bound tokens (feature `dpop`) among the replicas that
+    /// hold this same key (give it to the wrapped source's endpoint too).
+    /// Replicas with another key, or none, never see these tokens: the
+    /// key's thumbprint is part of the store key. Without this setting a
+    /// DPoP-bound token is kept by the process that fetched it, unshared.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop(mut self, key: crate::dpop::DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// Binds a stored token recorded as bound to `jkt` to this replica's
+    /// key, if it is that key.
+    fn bind(&self, token: Token, jkt: &str) -> Option<Token> {
+        #[cfg(feature = "dpop")]
+        if let Some(key) = self.dpop.as_ref().filter(|key| key.thumbprint() == jkt) {
+            return token.dpop_bound(key).ok();
+        }
+        let _ = (token, jkt);
+        None
     }
 
     /// The lease on the fleet's lock (default 5 s). The fetching process
@@ -165,7 +195,10 @@ impl<S: TokenSource> FleetSource<S> {
         let parts = serde_json::to_string(&parts).unwrap_or_default();
         // The braces are a Redis Cluster hash tag: the token, its lock and
         // its failure (`<key>:lock`, `<key>:failed`) hash to one slot.
-        format!("reqwest-oauth:v1:{{{}:{parts}}}", self.namespace)
+        match self.dpop_thumbprint() {
+            None => format!("reqwest-oauth:v1:{{{}:{parts}}}", self.namespace),
+            Some(jkt) => format!("reqwest-oauth:v1:{{{}:dpop:{jkt}:{parts}}}", self.namespace),
+        }
     }
 
     /// Reads the key's shared token. The token this fetch replaces after a
@@ -178,7 +211,8 @@ impl<S: TokenSource> FleetSource<S> {
             tracing::debug!("a stored token not sealed with this fleet's keys; ignored");
             return Ok(Freshness::Unusable);
         };
-        let found = record::decode(&value, SystemTime::now(), self.sealed());
+        let bind = |token, jkt: &str| self.bind(token, jkt);
+        let found = record::decode(&value, SystemTime::now(), self.sealed(), &bind);
         let rejected = match (cx.reason(), cx.previous()) {
             (FetchReason::Rejected, Some(previous)) => previous,
             _ => return Ok(found),
@@ -313,7 +347,8 @@ impl<S: TokenSource> FleetSource<S> {
 
     async fn fetch_and_publish(&self, cx: FetchContext<'_>, key: &str) -> Result<Token, Error> {
         let token = self.inner.fetch(cx).await?;
-        let encoded = record::encode(&token, cx.lifetimes(), self.sealed());
+        let fleet_jkt = self.dpop_thumbprint();
+        let encoded = record::encode(&token, cx.lifetimes(), self.sealed(), fleet_jkt);
         let Some((value, ttl)) = encoded.and_then(|e| Some((self.seal(key, &e.value)?, e.ttl)))
         else {
             return Ok(token);
@@ -374,6 +409,16 @@ impl<S> FleetSource<S> {
     }
 }
 
+impl<S> FleetSource<S> {
+    /// The thumbprint of the fleet's DPoP key, if it has one.
+    fn dpop_thumbprint(&self) -> Option<&str> {
+        #[cfg(feature = "dpop")]
+        return self.dpop.as_ref().map(crate::dpop::DpopKey::thumbprint);
+        #[cfg(not(feature = "dpop"))]
+        None
+    }
+}
+
 impl<S> fmt::Debug for FleetSource<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FleetSource")
@@ -381,6 +426,7 @@ impl<S> fmt::Debug for FleetSource<S> {
             .field("lock_ttl", &self.lock_ttl)
             .field("poll_interval", &self.poll_interval)
             .field("encrypted", &self.sealed())
+            .field("dpop", &self.dpop_thumbprint())
             .finish_non_exhaustive()
     }
 }

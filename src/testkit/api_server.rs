@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AuthServer;
-use super::issued::IssuedTokens;
+use super::issued::{Issued, IssuedTokens};
 use super::serve::{Running, serve};
 
 /// How the API answers a request whose token is expired or unknown.
@@ -64,6 +64,8 @@ struct ApiState {
     required_scope: parking_lot::Mutex<Option<String>>,
     requests: AtomicU64,
     rejections: AtomicU64,
+    #[cfg(feature = "dpop")]
+    dpop: super::dpop::DpopGate,
 }
 
 impl ApiServerBuilder {
@@ -82,6 +84,8 @@ impl ApiServerBuilder {
             required_scope: parking_lot::Mutex::new(None),
             requests: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            #[cfg(feature = "dpop")]
+            dpop: super::dpop::DpopGate::default(),
         });
         let router = axum::Router::new()
             .fallback(handle)
@@ -139,6 +143,15 @@ impl ApiServer {
     pub fn require_scope(&self, scope: Option<&str>) {
         *self.state.required_scope.lock() = scope.map(str::to_owned);
     }
+
+    /// Requires DPoP proofs to carry `nonce` (`None`: no nonce needed): a
+    /// proof without it gets `401` with `WWW-Authenticate: DPoP
+    /// error="use_dpop_nonce"` and the nonce in `DPoP-Nonce`.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
+        self.state.dpop.require_nonce(nonce);
+    }
 }
 
 async fn handle(
@@ -149,6 +162,16 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
+    #[cfg(feature = "dpop")]
+    if let Some(token) = dpop_token(&headers) {
+        return match check_dpop(&state, &method, &uri, &headers, token) {
+            Ok(issued) => echo(&method, &uri, &headers, &body, &issued),
+            Err(refused) => {
+                state.rejections.fetch_add(1, Ordering::SeqCst);
+                super::dpop::api_refusal(&state.dpop, refused)
+            }
+        };
+    }
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -165,6 +188,9 @@ async fn handle(
         true => None,
         false => state.tokens.check(bearer),
     };
+    // A DPoP-bound token sent as a bearer token is no token at all.
+    #[cfg(feature = "dpop")]
+    let issued = issued.filter(|_| state.tokens.jkt(bearer).is_none());
     let Some(issued) = issued else {
         state.rejections.fetch_add(1, Ordering::SeqCst);
         return reject(state.style, &method, &uri);
@@ -172,15 +198,70 @@ async fn handle(
     if let Some(refused) = insufficient_scope(&state, issued.scope.as_deref()) {
         return refused;
     }
+    echo(&method, &uri, &headers, &body, &issued)
+}
+
+/// The `200` echo of an accepted request.
+fn echo(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    issued: &Issued,
+) -> Response {
     let echo = json!({
         "method": method.as_str(),
         "path": uri.path(),
-        "body": String::from_utf8_lossy(&body),
+        "body": String::from_utf8_lossy(body),
         "x-test": headers.get("x-test").and_then(|v| v.to_str().ok()),
         "audience": issued.audience,
         "scope": issued.scope,
     });
     (StatusCode::OK, axum::Json(echo)).into_response()
+}
+
+/// The token of an `Authorization: DPoP <token>` header.
+#[cfg(feature = "dpop")]
+fn dpop_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("DPoP ")
+}
+
+/// A DPoP request (RFC 9449 section 7): a token issued and bound to the
+/// key that signed the proof, the proof matching this request, the token
+/// and the nonce. The refusals are the RFC's: `invalid_token` for the
+/// token, `invalid_dpop_proof` or `use_dpop_nonce` for the proof.
+#[cfg(feature = "dpop")]
+fn check_dpop(
+    state: &ApiState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Issued, super::dpop::Refused> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let htu = format!("http://{host}{}", uri.path());
+    let expect = super::dpop::Expect {
+        htm: method.as_str(),
+        htu: &htu,
+        access_token: Some(token),
+    };
+    let checked = state.dpop.check(headers, &expect)?;
+    let issued = match state.reject_all.load(Ordering::SeqCst) {
+        true => None,
+        false => state.tokens.check(token),
+    };
+    let bound = state.tokens.jkt(token);
+    match issued {
+        Some(issued) if bound.as_deref() == Some(checked.jkt.as_str()) => Ok(issued),
+        _ => Err((
+            "invalid_token",
+            "the token is unknown, expired or bound to another key",
+        )),
+    }
 }
 
 /// The `403` for a token without every required scope, if it lacks one.

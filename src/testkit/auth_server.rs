@@ -174,6 +174,8 @@ pub(super) struct AuthState {
     refresh_grants: Mutex<HashMap<String, RefreshGrant>>,
     by_grant_type: Mutex<HashMap<String, u64>>,
     workload: workload::Workload,
+    #[cfg(feature = "dpop")]
+    dpop: super::dpop::DpopGate,
 }
 
 impl AuthServerBuilder {
@@ -224,6 +226,8 @@ impl AuthServerBuilder {
             refresh_grants: Mutex::new(HashMap::new()),
             by_grant_type: Mutex::new(HashMap::new()),
             workload: self.workload.build()?,
+            #[cfg(feature = "dpop")]
+            dpop: super::dpop::DpopGate::default(),
         });
         let router = axum::Router::new()
             .route(TOKEN_PATH, axum::routing::post(token))
@@ -327,6 +331,15 @@ impl AuthServer {
         self.state.tokens.revoke_all();
     }
 
+    /// Requires DPoP proofs to carry `nonce` (`None`: no nonce needed).
+    /// A proof without it is answered `400 use_dpop_nonce` with the nonce
+    /// in `DPoP-Nonce`, as RFC 9449 section 8 describes.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
+        self.state.dpop.require_nonce(nonce);
+    }
+
     pub(super) fn state(&self) -> &Arc<AuthState> {
         &self.state
     }
@@ -350,6 +363,7 @@ async fn metadata(headers: HeaderMap) -> Response {
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
         ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "dpop_signing_alg_values_supported": ["ES256"],
     }))
     .into_response()
 }
@@ -395,7 +409,15 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
         Some(Fault::Stall(stall)) => tokio::time::sleep(stall).await,
         None => {}
     }
+    #[cfg(feature = "dpop")]
+    let jkt = match dpop_proof(&state, &headers) {
+        Ok(jkt) => jkt,
+        Err(refused) => return super::dpop::token_refusal(&state.dpop, refused),
+    };
     match issue(&state, &request) {
+        #[cfg(feature = "dpop")]
+        Ok(body) => dpop_bound(&state, body, jkt),
+        #[cfg(not(feature = "dpop"))]
         Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
         Err((status, code, description)) => (
             status,
@@ -403,6 +425,46 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
         )
             .into_response(),
     }
+}
+
+/// A token request's DPoP proof, checked when it has one: the thumbprint
+/// of its key, or the refusal (`use_dpop_nonce` with the nonce when one is
+/// required and missing).
+#[cfg(feature = "dpop")]
+fn dpop_proof(
+    state: &AuthState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, super::dpop::Refused> {
+    if !headers.contains_key("dpop") {
+        return Ok(None);
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let htu = format!("http://{host}{TOKEN_PATH}");
+    let expect = super::dpop::Expect {
+        htm: "POST",
+        htu: &htu,
+        access_token: None,
+    };
+    state
+        .dpop
+        .check(headers, &expect)
+        .map(|checked| Some(checked.jkt))
+}
+
+/// The token response, DPoP-bound (`token_type: DPoP`, the key's
+/// thumbprint recorded as its `cnf.jkt`) when the request had a proof.
+#[cfg(feature = "dpop")]
+fn dpop_bound(state: &AuthState, mut body: Value, jkt: Option<String>) -> Response {
+    if let (Some(jkt), Some(token)) = (jkt, body["access_token"].as_str()) {
+        state.tokens.bind(token, jkt);
+        body["token_type"] = Value::from("DPoP");
+    }
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    state.dpop.stamp(&mut response);
+    response
 }
 
 type Refusal = (StatusCode, &'static str, &'static str);

@@ -20,6 +20,9 @@ pub(super) struct IssuedTokens {
     issued: Mutex<HashMap<String, Issued>>,
     /// Who each token was issued to, for the token exchange's subject.
     subjects: Mutex<HashMap<String, String>>,
+    /// DPoP-bound tokens and their key's thumbprint (`cnf.jkt`).
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    bound: Mutex<HashMap<String, String>>,
     next_id: AtomicU64,
     minted: AtomicU64,
 }
@@ -62,6 +65,18 @@ impl IssuedTokens {
 
     pub(super) fn subject_of(&self, token: &str) -> Option<String> {
         self.subjects.lock().get(token).cloned()
+    }
+
+    /// Binds `token` to the DPoP key with thumbprint `jkt`.
+    #[cfg(feature = "dpop")]
+    pub(super) fn bind(&self, token: &str, jkt: String) {
+        self.bound.lock().insert(token.to_owned(), jkt);
+    }
+
+    /// The thumbprint of the key `token` is bound to, if it is.
+    #[cfg(feature = "dpop")]
+    pub(super) fn jkt(&self, token: &str) -> Option<String> {
+        self.bound.lock().get(token).cloned()
     }
 
     pub(super) fn revoke_all(&self) {

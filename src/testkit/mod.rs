@@ -33,6 +33,8 @@
 
 mod api_server;
 mod auth_server;
+#[cfg(feature = "dpop")]
+mod dpop;
 mod issued;
 mod serve;
 

@@ -6,6 +6,7 @@ mod attach;
 mod chaos;
 mod common;
 mod discovery;
+mod dpop;
 mod echoing_endpoint;
 mod edges;
 mod fleet;

@@ -78,6 +78,13 @@ impl OAuth {
 
     /// GET `url` through the chain; `resource` adds a per-request RFC 8707
     /// resource.
+    /// The cached token's type (`Bearer` or `DPoP`).
+    pub async fn token_type(&self) -> &'static str {
+        let key = self.middleware.default_key();
+        let token = self.middleware.token(key).await.expect("token");
+        token.token_type()
+    }
+
     pub async fn get(&self, url: &str, resource: Option<&str>) -> Result<u16, Failure> {
         let mut request = self.client.get(url);
         if let Some(resource) = resource {
@@ -146,6 +153,16 @@ pub fn client_credentials(server: &RealServer, auth: Auth, secret: &str) -> OAut
         ClientCredentials::new(server.token_url(), client_id, secret).client_auth(grant),
         None,
     )
+}
+
+/// Client credentials for the `basic-plain` client with DPoP (RFC 9449):
+/// a key generated in memory, every token and API request proven with it.
+pub fn dpop_client_credentials(server: &RealServer) -> (OAuth, reqwest_oauth::dpop::DpopKey) {
+    let key = reqwest_oauth::dpop::DpopKey::generate().expect("DPoP key");
+    let identity = ClientIdentity::secret("basic-plain", PLAIN_SECRET).auth(ClientAuth::Basic);
+    let endpoint =
+        reqwest_oauth::endpoint::TokenEndpoint::new(server.token_url(), identity).dpop(key.clone());
+    (build(ClientCredentials::at(endpoint), None), key)
 }
 
 /// Client credentials for the `basic-plain` client whose tokens are for

@@ -127,3 +127,14 @@ macro_rules! scenarios_on {
 
 scenarios_on!(oidc_provider, Kind::OidcProvider);
 scenarios_on!(authlib, Kind::Authlib);
+
+/// DPoP needs a server that binds tokens: oidc-provider does, Authlib's
+/// grants here do not.
+#[tokio::test]
+async fn oidc_provider_dpop() {
+    on(
+        Kind::OidcProvider,
+        |s| async move { scenarios::dpop(&s).await },
+    )
+    .await;
+}

@@ -300,3 +300,29 @@ pub async fn wrong_credentials(server: &RealServer) {
     assert_eq!(wrong_secret.token_requests(), 1);
     assert_eq!(wrong_password.token_requests(), 1);
 }
+
+/// DPoP (RFC 9449) against oidc-provider, which requires a nonce: the first
+/// token request is answered `use_dpop_nonce` and sent again once with it;
+/// the token comes back DPoP-bound to the client's key, and every API call
+/// carries a proof the API verifies against the token's `cnf.jkt`.
+pub async fn dpop(server: &RealServer) {
+    let (oauth, key) = client::dpop_client_credentials(server);
+    all_succeed(&oauth, &server.api("default"), 5, None).await;
+    let stats = server.stats().await;
+    assert_eq!(stats.token_requests(), 2, "use_dpop_nonce, then the token");
+    assert!(
+        stats.errors().iter().any(|e| e == "use_dpop_nonce"),
+        "{:?}",
+        stats.errors()
+    );
+    assert_eq!(stats.dpop_api_ok(), 5, "every call proven");
+    let token = oauth.token_type().await;
+    assert_eq!(token, "DPoP");
+    // The token alone, as a bearer token, is refused.
+    assert_eq!(server.call_with("default", &oauth.token().await).await, 401);
+    report(
+        server,
+        "dpop",
+        format!("key {}: 2 token requests, 5 proven calls", key.thumbprint()),
+    );
+}

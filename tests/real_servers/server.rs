@@ -294,6 +294,11 @@ impl ServerStats {
         self.count("api_ok")
     }
 
+    /// API calls whose DPoP proof the API checked and accepted.
+    pub fn dpop_api_ok(&self) -> u64 {
+        self.count("dpop_api_ok")
+    }
+
     pub fn api_rejected(&self) -> u64 {
         self.count("api_rejected")
     }

@@ -11,7 +11,7 @@
 //   GET  /test/stats  counters the tests assert on (token requests by grant
 //                     type, errors, refresh token reuse, API calls)
 
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -22,6 +22,8 @@ const [port, packagesDir, publicKeyPath] = process.argv.slice(2);
 // The packages live in a git-ignored folder, not next to this script.
 const packages = createRequire(join(packagesDir, 'package.json'));
 const { default: Provider, errors } = await import(pathToFileURL(packages.resolve('oidc-provider')).href);
+// oidc-provider's own JOSE library, to check DPoP proofs at the API.
+const jose = await import(pathToFileURL(packages.resolve('jose')).href);
 
 const issuer = `http://127.0.0.1:${port}`;
 const TOKEN_TTL = 3; // seconds: several lifetimes fit in a quick test
@@ -73,6 +75,7 @@ const stats = {
   revocations: 0,
   api_ok: 0,
   api_rejected: 0,
+  dpop_api_ok: 0,
 };
 
 const provider = new Provider(issuer, {
@@ -95,6 +98,9 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    // RFC 9449, with a nonce always required: a client's first proof is
+    // answered `use_dpop_nonce`, as a server rotating nonces would.
+    dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => apiUrl('default'),
@@ -159,20 +165,47 @@ async function api(req, res, name) {
     res.writeHead(401, { 'www-authenticate': `Bearer error="invalid_token", error_description="${description}"` });
     res.end();
   };
-  const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+  const match = /^(Bearer|DPoP) (\S+)$/.exec(req.headers.authorization ?? '');
   if (!match) return reject('no bearer token');
+  const [, scheme, token] = match;
   const answer = await fetch(`${issuer}/token/introspection`, {
     method: 'POST',
     headers: { authorization: introspectionAuth, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token: match[1] }),
+    body: new URLSearchParams({ token }),
   });
   const info = await answer.json();
   if (!info.active) return reject('inactive');
+  if ((info.token_type === 'DPoP') !== (scheme === 'DPoP')) return reject('wrong scheme for this token');
+  if (scheme === 'DPoP') {
+    const why = await dpopProblem(req, name, token, info);
+    if (why) return reject(why);
+    stats.dpop_api_ok += 1;
+  }
   const audiences = Array.isArray(info.aud) ? info.aud : [info.aud];
   if (!audiences.includes(apiUrl(name))) return reject('wrong audience');
   stats.api_ok += 1;
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ api: name, client_id: info.client_id, sub: info.sub ?? null }));
+}
+
+// RFC 9449 section 7.1 at a resource server: the proof is signed by the
+// key the token is bound to (`cnf.jkt`, from introspection) and matches
+// this request and this token. Returns what is wrong, or nothing.
+async function dpopProblem(req, name, token, info) {
+  try {
+    const { payload, protectedHeader } = await jose.jwtVerify(req.headers.dpop ?? '', jose.EmbeddedJWK, {
+      typ: 'dpop+jwt',
+      algorithms: ['ES256'],
+      maxTokenAge: '60s',
+    });
+    if (await jose.calculateJwkThumbprint(protectedHeader.jwk) !== info.cnf?.jkt) return 'proof key is not the bound key';
+    if (payload.htm !== req.method || payload.htu !== apiUrl(name)) return 'htm or htu mismatch';
+    const ath = createHash('sha256').update(token).digest('base64url');
+    if (payload.ath !== ath) return 'ath mismatch';
+    return undefined;
+  } catch (error) {
+    return `invalid proof: ${error.code ?? error.message}`;
+  }
 }
 
 const callback = provider.callback();
