@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use http::Extensions;
+use http::{Extensions, HeaderValue};
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
@@ -162,16 +162,40 @@ impl OAuthMiddleware {
             Err(error) => return Err(reqwest_middleware::Error::middleware(error)),
         };
         tracing::debug!("rejected token replaced; replaying the request");
-        Counters::bump(&cache.counters().replays);
-        let mut replay = replay.into_request();
-        attach(&mut replay, lease.header, lease.binding.as_ref()).map_err(middleware_error)?;
         drop(rejected);
-        let mut response = next.run(replay, extensions).await?;
-        if let Some(binding) = &lease.binding {
+        let binding = lease.binding.as_ref();
+        self.resend(
+            replay,
+            lease.header,
+            binding,
+            ReplayOutcome::Replayed,
+            extensions,
+            next,
+        )
+        .await
+    }
+
+    /// Sends a kept request once more with `header` (and, for a DPoP-bound
+    /// token, a fresh proof), and marks the answer with `outcome`. Whatever
+    /// it is, that answer is final.
+    async fn resend(
+        &self,
+        replay: Box<ReplayCopy>,
+        header: HeaderValue,
+        binding: Option<&Arc<Binding>>,
+        outcome: ReplayOutcome,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        Counters::bump(&self.inner.cache.counters().replays);
+        let mut request = replay.into_request();
+        attach(&mut request, header, binding).map_err(middleware_error)?;
+        let mut response = next.run(request, extensions).await?;
+        if let Some(binding) = binding {
             // Keep the nonce it may carry; the answer stays final.
             binding.wants_nonce(&response);
         }
-        response.extensions_mut().insert(ReplayOutcome::Replayed);
+        response.extensions_mut().insert(outcome);
         Ok(response)
     }
 }
@@ -188,20 +212,23 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let replay = match kept {
-            Kept::Copy(replay) => replay,
-            Kept::Url(_, reason) => return Ok(skipped(refused, reason)),
+        let replay = match kept.into_copy() {
+            Ok(replay) => replay,
+            Err(reason) => return Ok(skipped(refused, reason)),
         };
         tracing::debug!("the API asked for a DPoP nonce; replaying with it");
-        Counters::bump(&self.inner.cache.counters().replays);
-        let mut replay = replay.into_request();
-        let authorization = binding.authorization().clone();
-        attach(&mut replay, authorization, Some(&binding)).map_err(middleware_error)?;
         drop(refused);
-        let mut response = next.run(replay, extensions).await?;
-        binding.wants_nonce(&response);
-        response.extensions_mut().insert(ReplayOutcome::Replayed);
-        Ok(response)
+        let authorization = binding.authorization().clone();
+        let outcome = ReplayOutcome::Replayed;
+        self.resend(
+            replay,
+            authorization,
+            Some(&binding),
+            outcome,
+            extensions,
+            next,
+        )
+        .await
     }
 }
 
@@ -237,9 +264,9 @@ impl OAuthMiddleware {
             // The key already had that scope: a new token would not help.
             return Ok(refused);
         };
-        let replay = match kept {
-            Kept::Copy(replay) => replay,
-            Kept::Url(_, reason) => return Ok(skipped(refused, reason)),
+        let replay = match kept.into_copy() {
+            Ok(replay) => replay,
+            Err(reason) => return Ok(skipped(refused, reason)),
         };
         let slot = inner.cache.slot(&wider);
         let lease = inner
@@ -248,13 +275,11 @@ impl OAuthMiddleware {
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
         tracing::debug!(scope = %step.requested, "insufficient scope; replaying with a wider token");
-        Counters::bump(&inner.cache.counters().replays);
-        let mut replay = replay.into_request();
-        attach(&mut replay, lease.header, lease.binding.as_ref()).map_err(middleware_error)?;
         drop(refused);
-        let mut response = next.run(replay, extensions).await?;
-        response.extensions_mut().insert(ReplayOutcome::SteppedUp);
-        Ok(response)
+        let binding = lease.binding.as_ref();
+        let outcome = ReplayOutcome::SteppedUp;
+        self.resend(replay, lease.header, binding, outcome, extensions, next)
+            .await
     }
 }
 
@@ -283,6 +308,14 @@ impl Kept {
             },
         };
         Kept::Url(Box::new(request.url().clone()), why_not)
+    }
+
+    /// The copy to replay, or why there is none.
+    fn into_copy(self) -> Result<Box<ReplayCopy>, SkipReason> {
+        match self {
+            Kept::Copy(copy) => Ok(copy),
+            Kept::Url(_, reason) => Err(reason),
+        }
     }
 
     /// Whether `url` (where the response came from) is the origin the
