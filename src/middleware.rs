@@ -10,7 +10,7 @@ use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::attach::{Binding, attach};
-use crate::cache::{Key, Lease, Renewal, Slot, Ticket, TokenCache};
+use crate::cache::{Key, Lease, Slot, Ticket, TokenCache};
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
 use crate::replay::{ReplayCopy, ReplayPolicy};
@@ -147,19 +147,10 @@ impl OAuthMiddleware {
             // Reached through a redirect: that origin never saw our token.
             return Ok(skipped(rejected, SkipReason::OtherOrigin));
         }
-        let replay = match kept {
-            Kept::Copy(replay) => replay,
-            Kept::Url(_, reason) => {
-                let damped = cache.retire(slot, ticket);
-                let reason = if damped { SkipReason::Damped } else { reason };
-                return Ok(skipped(rejected, reason));
-            }
-        };
-        let lease = match cache.renew_after_rejection(slot, ticket).await {
-            Ok(Renewal::Replay(lease)) => lease,
-            Ok(Renewal::Fresh) => return Ok(skipped(rejected, SkipReason::FreshToken)),
-            Ok(Renewal::Damped) => return Ok(skipped(rejected, SkipReason::Damped)),
-            Err(error) => return Err(reqwest_middleware::Error::middleware(error)),
+        let (replay, lease) = match cache.answer_rejection(slot, ticket, kept.into_copy()).await {
+            Ok(Ok(renewed)) => renewed,
+            Ok(Err(reason)) => return Ok(skipped(rejected, reason)),
+            Err(error) => return Err(middleware_error(error)),
         };
         tracing::debug!("rejected token replaced; replaying the request");
         drop(rejected);
@@ -325,12 +316,7 @@ impl Kept {
             Kept::Copy(copy) => copy.url(),
             Kept::Url(sent, _) => sent,
         };
-        sent.scheme() == url.scheme()
-            && sent.port_or_known_default() == url.port_or_known_default()
-            && match (sent.host_str(), url.host_str()) {
-                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-                (a, b) => a == b,
-            }
+        crate::origin::same_origin(sent, url)
     }
 }
 

@@ -48,6 +48,13 @@ impl Origin {
     }
 }
 
+/// Whether two URLs share scheme, host and port: the one rule for "the same
+/// origin", whether configured (`allow_origin`) or seen (a response reached
+/// through a redirect).
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    Origin::of(a).is_some_and(|origin| origin.matches(b))
+}
+
 fn origin_error(reason: String) -> Error {
     Error::InvalidUrl {
         what: "origin",

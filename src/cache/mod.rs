@@ -39,6 +39,7 @@ pub use lifetimes::RefreshAhead;
 pub(crate) use slot::Slot;
 
 use crate::attach::Binding;
+use crate::outcome::SkipReason;
 use crate::source::DynSource;
 use crate::stats::{Counters, Stats};
 use crate::{Error, RetryPolicy, Token, TokenRequest};
@@ -221,6 +222,30 @@ impl TokenCache {
         })
     }
 
+    /// The API rejected the token of `ticket`. With the request's `kept`
+    /// copy: the copy and the lease to replay it with, or why it is not
+    /// replayed. Without one (`kept` says why), the token is only retired.
+    /// What every adapter does after a rejection, decided once.
+    pub(crate) async fn answer_rejection<C>(
+        &self,
+        slot: &Arc<Slot>,
+        ticket: Ticket,
+        kept: Result<C, SkipReason>,
+    ) -> Result<Result<(C, Lease), SkipReason>, Error> {
+        let copy = match kept {
+            Ok(copy) => copy,
+            Err(reason) => {
+                let damped = self.retire(slot, ticket);
+                return Ok(Err(if damped { SkipReason::Damped } else { reason }));
+            }
+        };
+        Ok(match self.renew_after_rejection(slot, ticket).await? {
+            Renewal::Replay(lease) => Ok((copy, lease)),
+            Renewal::Fresh => Err(SkipReason::FreshToken),
+            Renewal::Damped => Err(SkipReason::Damped),
+        })
+    }
+
     /// The API rejected the token of `ticket`: replace it (unless a newer
     /// one replaced it already) and lease the replacement, or say why not.
     pub(crate) async fn renew_after_rejection(
@@ -239,7 +264,7 @@ impl TokenCache {
     /// replayed: retire the token unless the rejection is damped or the
     /// token was fetched for this request (the next request fetches).
     /// Whether the rejection was damped.
-    pub(crate) fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
+    fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
         matches!(self.judge_rejection(slot, ticket), Verdict::Damped)
     }
 

@@ -70,7 +70,7 @@ use url::Url;
 pub use body::{BufferBody, BufferedBody, CloneBody, ReplayBody};
 
 use crate::attach::attach_to;
-use crate::cache::{Lease, Renewal, Slot, Ticket};
+use crate::cache::{Lease, Slot, Ticket};
 use crate::middleware::Parts;
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::routing::Route;
@@ -369,18 +369,13 @@ impl Core {
         S::Error: Into<BoxError>,
     {
         let cache = &self.parts.cache;
-        let mut replay = match kept {
-            Kept::Copy(replay) => replay,
-            Kept::Not(reason) => {
-                let damped = cache.retire(slot, ticket);
-                let reason = if damped { SkipReason::Damped } else { reason };
-                return Ok(skipped(rejected, reason));
-            }
+        let kept = match kept {
+            Kept::Copy(copy) => Ok(copy),
+            Kept::Not(reason) => Err(reason),
         };
-        let lease = match cache.renew_after_rejection(slot, ticket).await? {
-            Renewal::Replay(lease) => lease,
-            Renewal::Fresh => return Ok(skipped(rejected, SkipReason::FreshToken)),
-            Renewal::Damped => return Ok(skipped(rejected, SkipReason::Damped)),
+        let (mut replay, lease) = match cache.answer_rejection(slot, ticket, kept).await? {
+            Ok(renewed) => renewed,
+            Err(reason) => return Ok(skipped(rejected, reason)),
         };
         tracing::debug!("rejected token replaced; replaying the request");
         Counters::bump(&cache.counters().replays);
