@@ -107,7 +107,24 @@ pub(crate) struct Lease {
 
 /// What a lease takes from the cached token: clones of its header and
 /// binding, and its generation.
-fn take(cached: &slot::Cached) -> (HeaderValue, Option<Arc<Binding>>, u64) {
+/// What a request takes of a cached token: its header, its DPoP binding
+/// (if any) and which token it was.
+type Taken = (HeaderValue, Option<Arc<Binding>>, u64);
+
+impl Lease {
+    fn of((header, binding, generation): Taken, fetched: bool) -> Self {
+        Lease {
+            header,
+            binding,
+            ticket: Ticket {
+                generation,
+                fetched,
+            },
+        }
+    }
+}
+
+fn take(cached: &slot::Cached) -> Taken {
     let token = &cached.token;
     (
         token.header_value().clone(),
@@ -196,30 +213,16 @@ impl TokenCache {
     /// synchronous so a request future that finds its token cached carries
     /// no fetch machinery in its state.
     pub(crate) fn lease_now(&self, slot: &Arc<Slot>) -> Option<Lease> {
-        let (header, binding, generation) = self.usable(slot, self.clock.now(), take)?;
+        let taken = self.usable(slot, self.clock.now(), take)?;
         self.counters.cache_hits.add();
-        Some(Lease {
-            header,
-            binding,
-            ticket: Ticket {
-                generation,
-                fetched: false,
-            },
-        })
+        Some(Lease::of(taken, false))
     }
 
     /// A usable token's header for `key`: the cached one, or the result of
     /// the one fetch under way for it.
     pub(crate) async fn lease(&self, slot: &Arc<Slot>) -> Result<Lease, Error> {
-        let ((header, binding, generation), fetched) = self.lease_with(slot, take).await?;
-        Ok(Lease {
-            header,
-            binding,
-            ticket: Ticket {
-                generation,
-                fetched,
-            },
-        })
+        let (taken, fetched) = self.lease_with(slot, take).await?;
+        Ok(Lease::of(taken, fetched))
     }
 
     /// The API rejected the token of `ticket`. With the request's `kept`
