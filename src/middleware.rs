@@ -3,17 +3,20 @@
 //! lease a token, attach it, send, and on a rejection renew once and
 //! replay.
 
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::{Extensions, HeaderValue};
-use reqwest::{Request, Response, Url};
+use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::attach::{Binding, attach};
 use crate::cache::{Key, Lease, Slot, Ticket, TokenCache};
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
-use crate::replay::{ReplayCopy, ReplayPolicy};
+use crate::replay::{Answer, Kept, ReplayPolicy};
 use crate::routing::{Route, Router};
 use crate::stats::{Counters, Stats};
 use crate::step_up::requested_scope;
@@ -142,12 +145,11 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let cache = &self.inner.cache;
-        if !kept.same_origin(rejected.url()) {
+        let Answer::Ours(kept) = kept.answer(rejected.url()) else {
             // Reached through a redirect: that origin never saw our token.
             return Ok(skipped(rejected, SkipReason::OtherOrigin));
-        }
-        let (replay, lease) = match cache.answer_rejection(slot, ticket, kept.into_copy()).await {
+        };
+        let (replay, lease) = match self.inner.cache.answer_rejection(slot, ticket, kept).await {
             Ok(Ok(renewed)) => renewed,
             Ok(Err(reason)) => return Ok(skipped(rejected, reason)),
             Err(error) => return Err(middleware_error(error)),
@@ -171,7 +173,7 @@ impl OAuthMiddleware {
     /// it is, that answer is final.
     async fn resend(
         &self,
-        replay: Box<ReplayCopy>,
+        mut request: Request,
         header: HeaderValue,
         binding: Option<&Arc<Binding>>,
         outcome: ReplayOutcome,
@@ -179,7 +181,6 @@ impl OAuthMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         Counters::bump(&self.inner.cache.counters().replays);
-        let mut request = replay.into_request();
         attach(&mut request, header, binding).map_err(middleware_error)?;
         let mut response = next.run(request, extensions).await?;
         if let Some(binding) = binding {
@@ -203,9 +204,10 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let replay = match kept.into_copy() {
-            Ok(replay) => replay,
-            Err(reason) => return Ok(skipped(refused, reason)),
+        let replay = match kept.answer(refused.url()) {
+            Answer::OtherOrigin => return Ok(skipped(refused, SkipReason::OtherOrigin)),
+            Answer::Ours(Err(reason)) => return Ok(skipped(refused, reason)),
+            Answer::Ours(Ok(replay)) => replay,
         };
         tracing::debug!("the API asked for a DPoP nonce; replaying with it");
         drop(refused);
@@ -248,14 +250,15 @@ impl OAuthMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let inner = &self.inner;
-        if !kept.same_origin(refused.url()) {
-            return Ok(skipped(refused, SkipReason::OtherOrigin));
-        }
+        let kept = match kept.answer(refused.url()) {
+            Answer::OtherOrigin => return Ok(skipped(refused, SkipReason::OtherOrigin)),
+            Answer::Ours(kept) => kept,
+        };
         let Some(wider) = inner.router.widened(&step.key, &step.requested) else {
             // The key already had that scope: a new token would not help.
             return Ok(refused);
         };
-        let replay = match kept.into_copy() {
+        let replay = match kept {
             Ok(replay) => replay,
             Err(reason) => return Ok(skipped(refused, reason)),
         };
@@ -274,52 +277,6 @@ impl OAuthMiddleware {
     }
 }
 
-/// What a request keeps for after a rejection: a copy to replay, or, when
-/// it will not be replayed, its URL (to tell its origin's rejection from
-/// another's) and why not.
-///
-/// Both boxed: the copy (a few hundred bytes) would otherwise sit in every
-/// request's future, pushing it past the allocator's fast sizes.
-enum Kept {
-    Copy(Box<ReplayCopy>),
-    Url(Box<Url>, SkipReason),
-}
-
-impl Kept {
-    /// Taken before the request is sent. The common case (a replayable
-    /// request) copies the request once; the URL alone is cloned only when
-    /// there will be no replay.
-    fn of(request: &Request, fetched: bool, policy: ReplayPolicy) -> Self {
-        let why_not = match (fetched, policy.allows(request.method())) {
-            (true, _) => SkipReason::FreshToken,
-            (false, false) => SkipReason::Policy,
-            (false, true) => match ReplayCopy::of(request) {
-                Some(copy) => return Kept::Copy(Box::new(copy)),
-                None => SkipReason::StreamingBody,
-            },
-        };
-        Kept::Url(Box::new(request.url().clone()), why_not)
-    }
-
-    /// The copy to replay, or why there is none.
-    fn into_copy(self) -> Result<Box<ReplayCopy>, SkipReason> {
-        match self {
-            Kept::Copy(copy) => Ok(copy),
-            Kept::Url(_, reason) => Err(reason),
-        }
-    }
-
-    /// Whether `url` (where the response came from) is the origin the
-    /// request, and so its token, went to.
-    fn same_origin(&self, url: &Url) -> bool {
-        let sent = match self {
-            Kept::Copy(copy) => copy.url(),
-            Kept::Url(sent, _) => sent,
-        };
-        crate::origin::same_origin(sent, url)
-    }
-}
-
 /// The rejection itself goes back to the caller, saying why.
 fn skipped(mut response: Response, reason: SkipReason) -> Response {
     tracing::debug!(?reason, "rejected token; request not replayed");
@@ -329,67 +286,102 @@ fn skipped(mut response: Response, reason: SkipReason) -> Response {
     response
 }
 
-#[async_trait::async_trait]
+/// The future of one request. Written out rather than through
+/// `async_trait`, so the request is moved into it once (an `async fn`
+/// stores its arguments twice) and a request that takes no token gets the
+/// next middleware's future as it is.
+type Handled<'a> = Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
+
 impl Middleware for OAuthMiddleware {
-    async fn handle(
-        &self,
-        mut request: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
+    fn handle<'s, 'e, 'n, 'f>(
+        &'s self,
+        request: Request,
+        extensions: &'e mut Extensions,
+        next: Next<'n>,
+    ) -> Handled<'f>
+    where
+        's: 'f,
+        'e: 'f,
+        'n: 'f,
+        Self: 'f,
+    {
         let inner = &self.inner;
         let key = match inner
             .router
             .route(request.url(), request.headers(), extensions)
         {
-            Route::Pass => return next.run(request, extensions).await,
-            Route::Refuse(error) => return Err(reqwest_middleware::Error::middleware(error)),
+            Route::Pass => return next.run(request, extensions),
+            Route::Refuse(error) => {
+                return Box::pin(std::future::ready(Err(middleware_error(error))));
+            }
             Route::Use(key) => key,
         };
         let slot = inner.cache.slot(&key);
         // Kept for a step-up only, and boxed: the common request carries no
         // key in its future.
         let step_key = inner.step_up.then(|| Box::new(key));
-        // The miss and the rejection paths are boxed: their state stays out
-        // of this future, which a cached token keeps small.
+        match inner.cache.lease_now(&slot) {
+            Some(lease) => Box::pin(self.send(request, slot, lease, step_key, extensions, next)),
+            // The miss path waits in a future of its own: its state stays
+            // out of the one a cached token uses.
+            None => Box::pin(async move {
+                let lease = inner.cache.lease(&slot).await.map_err(middleware_error)?;
+                self.send(request, slot, lease, step_key, extensions, next)
+                    .await
+            }),
+        }
+    }
+}
+
+impl OAuthMiddleware {
+    /// Attaches the leased token and sends; then answers a nonce request, an
+    /// `insufficient_scope` or a rejection. The copy for a replay is taken
+    /// and the token attached before the future is made, so the future
+    /// holds the request once.
+    fn send<'a>(
+        &'a self,
+        mut request: Request,
+        slot: Cow<'a, Arc<Slot>>,
+        lease: Lease,
+        step_key: Option<Box<Key>>,
+        extensions: &'a mut Extensions,
+        next: Next<'a>,
+    ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
         let Lease {
             header,
             binding,
             ticket,
-        } = match inner.cache.lease_now(&slot) {
-            Some(lease) => lease,
-            None => Box::pin(inner.cache.lease(&slot))
-                .await
-                .map_err(middleware_error)?,
-        };
-        // Keep a copy for the replay before the token goes in; a token
-        // fetched for this request is never renewed for it, so skip the copy.
-        // Keep it with step-up on (a fresh token may be too narrow) and for
-        // a DPoP-bound token (a nonce request replays even a fresh token).
-        let fresh = ticket.fetched() && !inner.step_up && binding.is_none();
-        let kept = Kept::of(&request, fresh, inner.replay);
-        attach(&mut request, header, binding.as_ref()).map_err(middleware_error)?;
-        let response = next.clone().run(request, extensions).await?;
-        // Only the binding (a pointer) crosses the await: the future of a
-        // bearer request grows by eight bytes and no header clone.
-        if let Some(binding) = binding
-            && binding.wants_nonce(&response)
-        {
-            return Box::pin(self.nonce_replay(binding, kept, response, extensions, next)).await;
+        } = lease;
+        // A token fetched for this request is never renewed for it, so no
+        // copy; but keep one with step-up on (a fresh token may be too
+        // narrow) and for a DPoP-bound token (a nonce request replays even
+        // a fresh token).
+        let fresh = ticket.fetched() && step_key.is_none() && binding.is_none();
+        let kept = Kept::of(&request, fresh, self.inner.replay);
+        let attached = attach(&mut request, header, binding.as_ref());
+        async move {
+            attached.map_err(middleware_error)?;
+            let response = next.clone().run(request, extensions).await?;
+            if let Some(binding) = binding
+                && binding.wants_nonce(&response)
+            {
+                return Box::pin(self.nonce_replay(binding, kept, response, extensions, next))
+                    .await;
+            }
+            if let Some(key) = step_key
+                && let Some(requested) = requested_scope(&response)
+            {
+                let step = StepUp {
+                    key: *key,
+                    requested,
+                };
+                return Box::pin(self.step_up(step, kept, response, extensions, next)).await;
+            }
+            if !self.inner.rejection.is_rejected(&response) {
+                return Ok(response);
+            }
+            Box::pin(self.after_rejection(&slot, ticket, kept, response, extensions, next)).await
         }
-        if let Some(key) = step_key
-            && let Some(requested) = requested_scope(&response)
-        {
-            let step = StepUp {
-                key: *key,
-                requested,
-            };
-            return Box::pin(self.step_up(step, kept, response, extensions, next)).await;
-        }
-        if !inner.rejection.is_rejected(&response) {
-            return Ok(response);
-        }
-        Box::pin(self.after_rejection(&slot, ticket, kept, response, extensions, next)).await
     }
 }
 
@@ -414,5 +406,50 @@ impl Error {
             reqwest_middleware::Error::Middleware(inner) => inner.downcast_ref::<Error>(),
             reqwest_middleware::Error::Reqwest(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use reqwest_middleware::{Middleware, Next};
+
+    /// glibc serves allocations up to this size from its per-thread cache;
+    /// above it every request's future takes the slow path.
+    const ALLOCATOR_FAST_PATH: usize = 1032;
+
+    /// Records the size of the future `OAuthMiddleware::handle` returns,
+    /// then answers without sending anything.
+    struct Measure(crate::OAuthMiddleware, Arc<AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl Middleware for Measure {
+        async fn handle(
+            &self,
+            request: reqwest::Request,
+            extensions: &mut http::Extensions,
+            next: Next<'_>,
+        ) -> reqwest_middleware::Result<reqwest::Response> {
+            let future = self.0.handle(request, extensions, next);
+            self.1.store(std::mem::size_of_val(&*future), Ordering::SeqCst);
+            Ok(http::Response::new(reqwest::Body::from("")).into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_request_future_fits_the_allocators_fast_path() {
+        let oauth = crate::OAuthMiddleware::new(crate::source_fn(|_| async {
+            crate::Token::bearer("t")
+        }));
+        oauth.token(oauth.default_key()).await.expect("warm");
+        let size = Arc::new(AtomicUsize::new(0));
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(Measure(oauth, size.clone()))
+            .build();
+        client.get("https://api.example/").send().await.expect("answered");
+        let size = size.load(Ordering::SeqCst);
+        assert!(size > 0 && size <= ALLOCATOR_FAST_PATH, "{size} bytes");
     }
 }

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, Version};
 use reqwest::{Request, Url};
+use smallvec::SmallVec;
+
+use crate::origin::same_origin;
+use crate::outcome::SkipReason;
 
 /// Which requests are sent again after their token was rejected.
 ///
@@ -54,7 +58,25 @@ impl ReplayPolicy {
     }
 }
 
-/// What a replay needs of a request, kept before the request is sent.
+/// What a request keeps, before it is sent, for after a rejection: the URL
+/// it went to (to tell its origin's rejection from a redirect target's, and
+/// to send it again), and a copy of the rest, or why it will not be replayed.
+///
+/// Nothing here allocates for a request without a body and with a URL of
+/// up to [`INLINE_URL`] bytes: the URL's text sits inline and is parsed
+/// again only after a rejection. A kept copy is made for every request and
+/// used by few, so it must cost next to nothing.
+pub(crate) struct Kept {
+    sent: SmallVec<[u8; INLINE_URL]>,
+    copy: Result<ReplayCopy, SkipReason>,
+}
+
+/// URLs up to this long are kept without allocating; a longer one is kept
+/// on the heap. Most API URLs fit; the request future stays well under the
+/// size where the allocator leaves its fast path.
+pub(crate) const INLINE_URL: usize = 112;
+
+/// What a replay needs of a request besides its URL.
 ///
 /// A request without a body is copied field by field: method, URL,
 /// headers, version and timeout are all that reqwest reads of a request
@@ -62,45 +84,83 @@ impl ReplayPolicy {
 /// extensions map `Request::try_clone` always allocates. A request with a
 /// body goes through `try_clone`, which shares the body's bytes; a
 /// streaming body cannot be copied, so that request is not replayed.
-pub(crate) enum ReplayCopy {
+enum ReplayCopy {
     Bodiless {
         method: Method,
-        url: Url,
         headers: HeaderMap,
         version: Version,
         timeout: Option<Duration>,
     },
-    WithBody(Request),
+    /// Boxed: a whole request is twice the size of the other variant.
+    WithBody(Box<Request>),
+}
+
+/// What a kept request says about a rejection from the URL a response came
+/// from.
+// Made once per rejection and taken apart at once: boxing the request
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Answer {
+    /// The response came from another origin (through a redirect): that
+    /// origin never saw the token, so its rejection says nothing of it.
+    OtherOrigin,
+    /// The token went there: the request to send again, or why there is
+    /// none.
+    Ours(Result<Request, SkipReason>),
+}
+
+impl Kept {
+    /// Taken before the token goes in. `fresh`: the token was fetched for
+    /// this very request, so it is never renewed for it and no copy is made.
+    pub(crate) fn of(request: &Request, fresh: bool, policy: ReplayPolicy) -> Self {
+        let copy = match (fresh, policy.allows(request.method())) {
+            (true, _) => Err(SkipReason::FreshToken),
+            (false, false) => Err(SkipReason::Policy),
+            (false, true) => ReplayCopy::of(request).ok_or(SkipReason::StreamingBody),
+        };
+        Kept {
+            sent: SmallVec::from_slice(request.url().as_str().as_bytes()),
+            copy,
+        }
+    }
+
+    /// Judges a rejection that came from `answered`. The kept URL is parsed
+    /// again here, on the rare path; a URL's text always parses back to
+    /// itself, and if it somehow did not, the token is left alone.
+    pub(crate) fn answer(self, answered: &Url) -> Answer {
+        let sent = std::str::from_utf8(&self.sent)
+            .ok()
+            .and_then(|text| Url::parse(text).ok());
+        match sent {
+            Some(sent) if same_origin(&sent, answered) => {
+                Answer::Ours(self.copy.map(|copy| copy.into_request(sent)))
+            }
+            _ => Answer::OtherOrigin,
+        }
+    }
 }
 
 impl ReplayCopy {
-    pub(crate) fn of(request: &Request) -> Option<Self> {
+    fn of(request: &Request) -> Option<Self> {
         if request.body().is_some() {
-            return request.try_clone().map(ReplayCopy::WithBody);
+            return request
+                .try_clone()
+                .map(|request| ReplayCopy::WithBody(Box::new(request)));
         }
         Some(ReplayCopy::Bodiless {
             method: request.method().clone(),
-            url: request.url().clone(),
             headers: request.headers().clone(),
             version: request.version(),
             timeout: request.timeout().copied(),
         })
     }
 
-    /// The URL the request was sent to.
-    pub(crate) fn url(&self) -> &Url {
+    /// The request again, to `url` (the one it was sent to).
+    fn into_request(self, url: Url) -> Request {
         match self {
-            ReplayCopy::Bodiless { url, .. } => url,
-            ReplayCopy::WithBody(request) => request.url(),
-        }
-    }
-
-    pub(crate) fn into_request(self) -> Request {
-        match self {
-            ReplayCopy::WithBody(request) => request,
+            ReplayCopy::WithBody(request) => *request,
             ReplayCopy::Bodiless {
                 method,
-                url,
                 headers,
                 version,
                 timeout,

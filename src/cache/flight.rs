@@ -66,7 +66,11 @@ impl TokenCache {
         now: Instant,
         take: impl FnOnce(&Cached) -> T,
     ) -> Option<T> {
-        slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
+        // The default slot is never evicted, so its use goes unrecorded:
+        // the commonest request skips the clock arithmetic.
+        if !Arc::ptr_eq(slot, &self.default_slot) {
+            slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
+        }
         match slot.lookup(now, take) {
             Lookup::Fresh(taken) => Some(taken),
             Lookup::Refresh(taken) => {

@@ -13,7 +13,7 @@ use http::Extensions;
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, Middleware, Next};
 use reqwest_oauth::OAuthMiddleware;
-use reqwest_oauth::policy::ReplayPolicy;
+use reqwest_oauth::policy::{ReplayOutcome, ReplayPolicy};
 use reqwest_oauth::testkit::{ApiServer, AuthServer, RejectionStyle};
 
 /// Warms the cache, then makes the API reject the cached token.
@@ -298,6 +298,109 @@ async fn a_replayed_request_without_a_body_keeps_method_path_and_headers() {
         assert_eq!(echoed["path"], "/orders/9");
         assert_eq!(echoed["x-test"], "kept");
         assert_eq!(api.rejections(), 1, "the request was not replayed");
+    })
+    .await;
+}
+
+/// A source that hands out `t1`, `t2`, … one per fetch.
+fn numbered_tokens() -> impl reqwest_oauth::TokenSource {
+    let issued = Arc::new(AtomicUsize::new(0));
+    reqwest_oauth::source_fn(move |_key| {
+        let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { reqwest_oauth::Token::bearer(format!("t{n}")) }
+    })
+}
+
+/// An API on wiremock that rejects `Bearer t1` as expired at `path` and
+/// answers 200 to any other token.
+async fn rejects_the_first_token(server: &wiremock::MockServer, path: &str) {
+    use wiremock::matchers::{header, path as at};
+    wiremock::Mock::given(at(path))
+        .and(header("authorization", "Bearer t1"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(401)
+                .insert_header("www-authenticate", r#"Bearer error="invalid_token""#),
+        )
+        .mount(server)
+        .await;
+    wiremock::Mock::given(at(path))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_long_url_and_its_headers_are_replayed_exactly() {
+    // Short URLs are kept inline for the replay, long ones on the heap:
+    // both must come back byte for byte.
+    within_timeout(async {
+        let server = wiremock::MockServer::start().await;
+        rejects_the_first_token(&server, "/things").await;
+        let oauth = OAuthMiddleware::new(numbered_tokens());
+        oauth.token(oauth.default_key()).await.expect("warm-up");
+        let query = format!("q={}&%C3%A9=%20x", "long".repeat(100));
+        let url = format!("{}/things?{query}", server.uri());
+        let response = client(&oauth)
+            .get(&url)
+            .header("x-request-id", "abc-123")
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 200);
+        let seen = server.received_requests().await.expect("recorded");
+        assert_eq!(seen.len(), 2, "one rejected request, one replay");
+        for request in &seen {
+            assert_eq!(request.url.path(), "/things", "the replay went elsewhere");
+            assert_eq!(request.url.query(), Some(query.as_str()));
+            assert_eq!(request.headers["x-request-id"], "abc-123");
+        }
+        assert_eq!(seen[1].headers["authorization"], "Bearer t2");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_401_after_a_same_origin_redirect_replays_the_original_request() {
+    within_timeout(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/old"))
+            .respond_with(wiremock::ResponseTemplate::new(302).insert_header("location", "/new"))
+            .mount(&server)
+            .await;
+        rejects_the_first_token(&server, "/new").await;
+        let oauth = OAuthMiddleware::new(numbered_tokens());
+        oauth.token(oauth.default_key()).await.expect("warm-up");
+        let response = client(&oauth)
+            .get(format!("{}/old", server.uri()))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.extensions().get::<ReplayOutcome>(),
+            Some(&ReplayOutcome::Replayed)
+        );
+        let seen: Vec<(String, String)> = server
+            .received_requests()
+            .await
+            .expect("recorded")
+            .iter()
+            .map(|r| {
+                let token = r.headers["authorization"].to_str().unwrap_or("").to_owned();
+                (r.url.path().to_owned(), token)
+            })
+            .collect();
+        let expected = [
+            ("/old", "Bearer t1"),
+            ("/new", "Bearer t1"),
+            ("/old", "Bearer t2"),
+            ("/new", "Bearer t2"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(seen, expected, "the replay restarts at the original URL");
     })
     .await;
 }
