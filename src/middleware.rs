@@ -13,7 +13,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::attach::{Binding, attach};
-use crate::cache::{Key, Lease, Slot, Ticket, TokenCache};
+use crate::cache::{Lease, Slot, Ticket, TokenCache};
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
 use crate::replay::{Answer, Kept, ReplayPolicy};
@@ -103,7 +103,7 @@ impl OAuthMiddleware {
     /// # Ok(()) }
     /// ```
     pub async fn token(&self, key: &TokenRequest) -> Result<Arc<Token>, Error> {
-        let key = self.inner.router.key_for(key.clone());
+        let key = self.inner.router.key_for(key);
         let slot = self.inner.cache.slot(&key);
         self.inner.cache.token(&slot).await
     }
@@ -111,7 +111,7 @@ impl OAuthMiddleware {
     /// Forgets the cached token for `key`; the next request fetches a new
     /// one (handing the forgotten token to the source as the one replaced).
     pub fn invalidate(&self, key: &TokenRequest) {
-        let key = self.inner.router.key_for(key.clone());
+        let key = self.inner.router.key_for(key);
         self.inner.cache.invalidate(&key);
     }
 
@@ -232,7 +232,7 @@ fn middleware_error(error: Error) -> reqwest_middleware::Error {
 /// A request the API answered with `insufficient_scope`: its key, and the
 /// scope the API asked for.
 struct StepUp {
-    key: Key,
+    key: TokenRequest,
     requested: String,
 }
 
@@ -254,7 +254,7 @@ impl OAuthMiddleware {
             Answer::OtherOrigin => return Ok(skipped(refused, SkipReason::OtherOrigin)),
             Answer::Ours(kept) => kept,
         };
-        let Some(wider) = inner.router.widened(&step.key, &step.requested) else {
+        let Some(wider) = crate::step_up::widened(&step.key, &step.requested) else {
             // The key already had that scope: a new token would not help.
             return Ok(refused);
         };
@@ -262,7 +262,7 @@ impl OAuthMiddleware {
             Ok(replay) => replay,
             Err(reason) => return Ok(skipped(refused, reason)),
         };
-        let slot = inner.cache.slot(&wider);
+        let slot = inner.cache.slot(&inner.router.key_for(&wider));
         let lease = inner
             .cache
             .lease(&slot)
@@ -319,7 +319,9 @@ impl Middleware for OAuthMiddleware {
         let slot = inner.cache.slot(&key);
         // Kept for a step-up only, and boxed: the common request carries no
         // key in its future.
-        let step_key = inner.step_up.then(|| Box::new(key));
+        let step_key = inner
+            .step_up
+            .then(|| Box::new(key.to_request(&inner.router.default_key)));
         match inner.cache.lease_now(&slot) {
             Some(lease) => Box::pin(self.send(request, slot, lease, step_key, extensions, next)),
             // The miss path waits in a future of its own: its state stays
@@ -343,7 +345,7 @@ impl OAuthMiddleware {
         mut request: Request,
         slot: Cow<'a, Arc<Slot>>,
         lease: Lease,
-        step_key: Option<Box<Key>>,
+        step_key: Option<Box<TokenRequest>>,
         extensions: &'a mut Extensions,
         next: Next<'a>,
     ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {

@@ -32,6 +32,32 @@ impl TokenRequest {
         Self::default()
     }
 
+    /// Its parts as shared strings, for the cache to hash and compare keys
+    /// without building one.
+    pub(crate) fn audience_shared(&self) -> Option<&Arc<str>> {
+        self.audience.as_ref()
+    }
+
+    pub(crate) fn scope_shared(&self) -> Option<&Arc<str>> {
+        self.scope.as_ref()
+    }
+
+    pub(crate) fn resources_shared(&self) -> &[Arc<str>] {
+        &self.resources
+    }
+
+    pub(crate) fn from_parts(
+        audience: Option<Arc<str>>,
+        scope: Option<Arc<str>>,
+        resources: Vec<Arc<str>>,
+    ) -> Self {
+        TokenRequest {
+            audience,
+            scope,
+            resources,
+        }
+    }
+
     /// Sets the `audience` sent to the token endpoint.
     pub fn with_audience(mut self, audience: impl Into<Arc<str>>) -> Self {
         self.audience = Some(audience.into());

@@ -9,22 +9,23 @@ use http::header::AUTHORIZATION;
 use http::{Extensions, HeaderMap};
 use reqwest::Url;
 
-use crate::cache::Key;
+use crate::cache::{Key, KeyRef};
 use crate::origin::{
     OriginRules, Scope as OriginScope, cleartext_refused, is_safe_for_credentials,
 };
 use crate::{Audience, Error, Resource, Scope, SkipAuth, TokenRequest};
 
 /// What to do with one request.
-pub(crate) enum Route {
+pub(crate) enum Route<'a> {
     /// Send it untouched: `SkipAuth`, its own `Authorization`, or an origin
     /// outside the configured ones.
     Pass,
     /// Refuse it before anything is fetched or sent (a token would travel
     /// in clear).
     Refuse(Error),
-    /// Attach a token for this key.
-    Use(Key),
+    /// Attach a token for this key (borrowed from the request's
+    /// extensions and the router).
+    Use(Key<'a>),
 }
 
 /// The rules that turn a request into a [`Route`].
@@ -36,7 +37,12 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn route(&self, url: &Url, headers: &HeaderMap, extensions: &Extensions) -> Route {
+    pub(crate) fn route<'a>(
+        &'a self,
+        url: &Url,
+        headers: &HeaderMap,
+        extensions: &'a Extensions,
+    ) -> Route<'a> {
         if extensions.get::<SkipAuth>().is_some() || headers.contains_key(AUTHORIZATION) {
             return Route::Pass;
         }
@@ -51,43 +57,36 @@ impl Router {
 
     /// The key: the `Audience` extension, else the origin's routed
     /// audience, else the default; with the `Scope` and `Resource`
-    /// extensions (the resource otherwise the default).
-    fn key(&self, extensions: &Extensions, routed: Option<&Arc<str>>) -> Key {
+    /// extensions (the resource otherwise the default). Borrowed: nothing
+    /// is built for a request.
+    fn key<'a>(&'a self, extensions: &'a Extensions, routed: Option<&'a Arc<str>>) -> Key<'a> {
         let audience = extensions.get::<Audience>().map(|a| &a.0).or(routed);
         let scope = extensions.get::<Scope>().map(|s| &s.0);
-        let resource = extensions.get::<Resource>().map(|r| &r.0);
+        // The extension replaces the default resource; it does not add one.
+        let resource = extensions
+            .get::<Resource>()
+            .map(|r| std::slice::from_ref(&r.0));
         if audience.is_none() && scope.is_none() && resource.is_none() {
             return Key::Default;
         }
-        let mut key = self.default_key.clone();
-        if let Some(audience) = audience {
-            key = key.with_audience(audience.clone());
-        }
-        if let Some(scope) = scope {
-            key = key.with_scope(scope.clone());
-        }
-        if let Some(resource) = resource {
-            // The extension replaces the default resource; it does not add one.
-            key = key.with_resources([resource.clone()]);
-        }
-        self.key_for(key)
-    }
-
-    /// The key of a stepped-up request: `key` (the default one or another)
-    /// with the requested scope added, or `None` when that adds nothing.
-    pub(crate) fn widened(&self, key: &Key, requested: &str) -> Option<Key> {
-        let base = match key {
-            Key::Default => &self.default_key,
-            Key::Other(key) => key,
-        };
-        crate::step_up::widened(base, requested).map(|wider| self.key_for(wider))
+        let default = KeyRef::of(&self.default_key);
+        self.key_of(KeyRef {
+            audience: audience.or(default.audience),
+            scope: scope.or(default.scope),
+            resources: resource.unwrap_or(default.resources),
+        })
     }
 
     /// The cache entry for a whole key.
-    pub(crate) fn key_for(&self, key: TokenRequest) -> Key {
-        match key == self.default_key {
+    pub(crate) fn key_for<'a>(&self, key: &'a TokenRequest) -> Key<'a> {
+        self.key_of(KeyRef::of(key))
+    }
+
+    fn key_of<'a>(&self, key: KeyRef<'a>) -> Key<'a> {
+        match key.same(KeyRef::of(&self.default_key)) {
             true => Key::Default,
             false => Key::Other(key),
         }
     }
 }
+

@@ -16,22 +16,23 @@
 mod clock;
 mod damping;
 mod flight;
+mod key;
 mod lifetimes;
 mod slot;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::{Borrow, Cow};
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
 pub(crate) use clock::Clock;
+pub(crate) use key::{Key, KeyRef};
 use damping::Damping;
 pub use damping::RejectionDamping;
 pub(crate) use lifetimes::Lifetimes;
@@ -86,14 +87,6 @@ impl Default for CacheConfig {
             min_refetch: DEFAULT_MIN_REFETCH,
         }
     }
-}
-
-/// Which cache entry a request uses: the middleware's default key (held
-/// directly, no hashing) or another one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Key {
-    Default,
-    Other(TokenRequest),
 }
 
 /// A usable token's header, and the ticket that names the token it came
@@ -172,9 +165,13 @@ pub(crate) struct TokenCache {
     clock: Clock,
     default_slot: Arc<Slot>,
     /// Keyed by each slot's own key, so the key is stored once per entry.
-    /// Hashed with foldhash, seeded per process: a key is hashed on every
-    /// keyed request, and SipHash cost several times more.
-    slots: RwLock<HashSet<SlotEntry, foldhash::fast::RandomState>>,
+    /// A lock-free set: a keyed request finds its entry without writing to
+    /// anything the cache's other users share (a read lock would). Hashed
+    /// with foldhash, seeded per process: SipHash cost several times more.
+    slots: papaya::HashSet<SlotEntry, foldhash::fast::RandomState>,
+    /// Serializes what changes the key set (a new entry, a sweep), so the
+    /// cache never grows past its bound between a check and an insert.
+    growing: Mutex<()>,
     flight_ids: AtomicU64,
     counters: Arc<Counters>,
     epoch: Instant,
@@ -193,7 +190,8 @@ impl TokenCache {
             config,
             clock,
             default_slot: Arc::new(Slot::new(default_key)),
-            slots: RwLock::new(HashSet::default()),
+            slots: papaya::HashSet::with_hasher(foldhash::fast::RandomState::default()),
+            growing: Mutex::new(()),
             flight_ids: AtomicU64::new(0),
             counters: Arc::new(Counters::default()),
             epoch,
@@ -328,56 +326,62 @@ impl TokenCache {
 
     /// The slot for `key`, made on first use. Making one when the cache is
     /// full evicts expired entries first, then the least recently used.
-    pub(crate) fn slot(&self, key: &Key) -> Cow<'_, Arc<Slot>> {
+    pub(crate) fn slot(&self, key: &Key<'_>) -> Cow<'_, Arc<Slot>> {
         let key = match key {
             Key::Default => return Cow::Borrowed(&self.default_slot),
-            Key::Other(key) => key,
+            Key::Other(key) => *key,
         };
-        if let Some(entry) = self.slots.read().get(key) {
-            return Cow::Owned(entry.0.clone());
+        match self.slots.pin().get(&key) {
+            Some(entry) => Cow::Owned(entry.0.clone()),
+            None => Cow::Owned(self.add_slot(key)),
         }
-        let mut slots = self.slots.write();
-        if let Some(entry) = slots.get(key) {
-            return Cow::Owned(entry.0.clone());
-        }
-        if slots.len() >= self.config.max_keys {
-            self.evict(&mut slots);
-        }
-        let slot = Arc::new(Slot::new(key.clone()));
-        slots.insert(SlotEntry(slot.clone()));
-        Cow::Owned(slot)
     }
 
-    fn existing_slot(&self, key: &Key) -> Option<Arc<Slot>> {
+    /// Makes the slot for `key`, unless another request just did.
+    fn add_slot(&self, key: KeyRef<'_>) -> Arc<Slot> {
+        let _growing = self.growing.lock();
+        let slots = self.slots.pin();
+        if let Some(entry) = slots.get(&key) {
+            return entry.0.clone();
+        }
+        if slots.len() >= self.config.max_keys {
+            self.evict();
+        }
+        let slot = Arc::new(Slot::new(key.to_request()));
+        slots.insert(SlotEntry(slot.clone()));
+        slot
+    }
+
+    fn existing_slot(&self, key: &Key<'_>) -> Option<Arc<Slot>> {
         match key {
             Key::Default => Some(self.default_slot.clone()),
-            Key::Other(key) => self.slots.read().get(key).map(|entry| entry.0.clone()),
+            Key::Other(key) => self.slots.pin().get(key).map(|entry| entry.0.clone()),
         }
     }
 
     /// Makes room for at least one key: drops idle entries, then, if still
     /// full, the least recently used tenth, so the cost of a sweep is spread
-    /// over many inserts.
-    #[allow(clippy::mutable_key_type)] // hashed by the immutable key only
-    fn evict(&self, slots: &mut HashSet<SlotEntry, foldhash::fast::RandomState>) {
+    /// over many inserts. Called with `growing` held.
+    fn evict(&self) {
+        let slots = self.slots.pin();
         let before = slots.len();
         let now = self.clock.now();
         slots.retain(|entry| !entry.0.is_idle(now));
         if slots.len() >= self.config.max_keys {
             let keep = self.config.max_keys - (self.config.max_keys / 10).max(1);
-            let mut by_age: Vec<(u64, TokenRequest)> = slots
+            let mut by_age: Vec<(u64, Arc<Slot>)> = slots
                 .iter()
-                .map(|entry| (entry.0.last_used_ms(), entry.0.key.clone()))
+                .map(|entry| (entry.0.last_used_ms(), entry.0.clone()))
                 .collect();
             let remove = by_age.len().saturating_sub(keep);
             if remove > 0 && remove < by_age.len() {
                 by_age.select_nth_unstable_by_key(remove, |(used, _)| *used);
             }
-            for (_, key) in by_age.iter().take(remove) {
-                slots.remove(key);
+            for (_, slot) in by_age.iter().take(remove) {
+                slots.remove(&KeyRef::of(&slot.key));
             }
         }
-        let evicted = (before - slots.len()) as u64;
+        let evicted = before.saturating_sub(slots.len()) as u64;
         self.counters
             .evictions
             .fetch_add(evicted, Ordering::Relaxed);
@@ -396,14 +400,14 @@ impl TokenCache {
     /// Forgets every cached token.
     pub(crate) fn invalidate_all(&self) {
         self.default_slot.retire(None);
-        for entry in self.slots.read().iter() {
+        for entry in self.slots.pin().iter() {
             entry.0.retire(None);
         }
     }
 
     /// How many keys (besides the default one) have an entry.
     pub(crate) fn len(&self) -> usize {
-        self.slots.read().len()
+        self.slots.len()
     }
 }
 
@@ -411,22 +415,23 @@ impl TokenCache {
 /// changes; the slot's mutable parts take no part in hashing.
 struct SlotEntry(Arc<Slot>);
 
-impl Borrow<TokenRequest> for SlotEntry {
-    fn borrow(&self) -> &TokenRequest {
-        &self.0.key
-    }
-}
-
 impl Hash for SlotEntry {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.key.hash(state);
+        KeyRef::of(&self.0.key).hash(state);
     }
 }
 
 impl PartialEq for SlotEntry {
     fn eq(&self, other: &Self) -> bool {
-        self.0.key == other.0.key
+        KeyRef::of(&self.0.key).same(KeyRef::of(&other.0.key))
     }
 }
 
 impl Eq for SlotEntry {}
+
+/// A borrowed key finds its entry as the entry's own key would.
+impl papaya::Equivalent<SlotEntry> for KeyRef<'_> {
+    fn equivalent(&self, entry: &SlotEntry) -> bool {
+        self.same(KeyRef::of(&entry.0.key))
+    }
+}

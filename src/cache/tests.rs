@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::clock::ManualClock;
-use super::{CacheConfig, Key, Lease, Renewal, TokenCache};
+use super::{CacheConfig, Key, KeyRef, Lease, Renewal, TokenCache};
 use crate::source::FetchReason;
 use crate::{Error, FetchContext, RetryPolicy, Token, TokenRequest, TokenSource};
 
@@ -225,7 +225,10 @@ async fn a_full_cache_evicts_idle_entries_first_then_the_least_recently_used() {
         config,
         super::Clock::Manual(clock.clone()),
     );
-    let key = |i: usize| Key::Other(TokenRequest::new().with_audience(format!("a{i}")));
+    let keys: Vec<TokenRequest> = (0..12)
+        .map(|i| TokenRequest::new().with_audience(format!("a{i}")))
+        .collect();
+    let key = |i: usize| Key::Other(KeyRef::of(&keys[i]));
     for i in 0..10 {
         clock.advance(Duration::from_millis(5));
         let slot = cache.slot(&key(i));
@@ -241,4 +244,32 @@ async fn a_full_cache_evicts_idle_entries_first_then_the_least_recently_used() {
     clock.advance(Duration::from_secs(200));
     cache.slot(&key(11));
     assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_borrowed_key_hashes_and_compares_as_the_request_it_names() {
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::RandomState::default();
+    let audience: Arc<str> = Arc::from("https://api.example");
+    let resources: Vec<Arc<str>> = vec![Arc::from("https://r.example")];
+    let borrowed = KeyRef {
+        audience: Some(&audience),
+        scope: None,
+        resources: &resources,
+    };
+    let owned = TokenRequest::new()
+        .with_audience("https://api.example")
+        .with_resource("https://r.example");
+    assert!(borrowed.same(KeyRef::of(&owned)));
+    assert_eq!(
+        hasher.hash_one(borrowed),
+        hasher.hash_one(KeyRef::of(&owned))
+    );
+    assert_eq!(KeyRef::of(&borrowed.to_request()).resources, &resources[..]);
+    // Moving a value between fields makes another key, hashed apart.
+    let moved = TokenRequest::new()
+        .with_scope("https://api.example")
+        .with_resource("https://r.example");
+    assert!(!borrowed.same(KeyRef::of(&moved)));
+    assert_ne!(hasher.hash_one(borrowed), hasher.hash_one(KeyRef::of(&moved)));
 }

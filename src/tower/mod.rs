@@ -391,7 +391,7 @@ impl Core {
 
     /// Routes a request by its URI's origin, else the layer's configured
     /// one (the router reads nothing else of the URL).
-    fn route<B>(&self, request: &Request<B>) -> Result<Route, Error> {
+    fn route<'a, B>(&'a self, request: &'a Request<B>) -> Result<Route<'a>, Error> {
         let route = |url: &Url| {
             self.parts
                 .router
