@@ -16,7 +16,7 @@ use crate::rejection::Rejection;
 use crate::replay::{ReplayCopy, ReplayPolicy};
 use crate::routing::{Route, Router};
 use crate::stats::{Counters, Stats};
-use crate::step_up::requested_scope;
+use crate::step_up::{self, requested_scope};
 use crate::{Error, Token, TokenRequest};
 
 /// Gives every request of a `reqwest_middleware` client an OAuth 2.0 token:
@@ -236,9 +236,9 @@ struct StepUp {
 
 impl OAuthMiddleware {
     /// Sends the request once more with a token for the key's scope plus
-    /// the requested one (a key of its own in the cache). The token the
-    /// request carried is left alone: it is good, only too narrow. Never
-    /// more than once per request: the replay's answer is final.
+    /// the requested one ([`step_up::answer`], shared with the tower
+    /// layer). Never more than once per request: the replay's answer is
+    /// final.
     async fn step_up(
         &self,
         step: StepUp,
@@ -247,25 +247,15 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let inner = &self.inner;
         if !kept.same_origin(refused.url()) {
             return Ok(skipped(refused, SkipReason::OtherOrigin));
         }
-        let Some(wider) = inner.router.widened(&step.key, &step.requested) else {
-            // The key already had that scope: a new token would not help.
-            return Ok(refused);
+        let answer = step_up::answer(&self.inner, &step.key, &step.requested, kept.into_copy());
+        let (replay, lease) = match answer.await.map_err(middleware_error)? {
+            step_up::Answer::Replay(replay, lease) => (replay, lease),
+            step_up::Answer::AsItCame => return Ok(refused),
+            step_up::Answer::Skip(reason) => return Ok(skipped(refused, reason)),
         };
-        let replay = match kept.into_copy() {
-            Ok(replay) => replay,
-            Err(reason) => return Ok(skipped(refused, reason)),
-        };
-        let slot = inner.cache.slot(&wider);
-        let lease = inner
-            .cache
-            .lease(&slot)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
-        tracing::debug!(scope = %step.requested, "insufficient scope; replaying with a wider token");
         drop(refused);
         let binding = lease.binding.as_ref();
         let outcome = ReplayOutcome::SteppedUp;
@@ -378,7 +368,7 @@ impl Middleware for OAuthMiddleware {
             return Box::pin(self.nonce_replay(binding, kept, response, extensions, next)).await;
         }
         if let Some(key) = step_key
-            && let Some(requested) = requested_scope(&response)
+            && let Some(requested) = requested_scope(response.status(), response.headers())
         {
             let step = StepUp {
                 key: *key,

@@ -267,7 +267,7 @@ impl TokenCache {
     /// replayed: retire the token unless the rejection is damped or the
     /// token was fetched for this request (the next request fetches).
     /// Whether the rejection was damped.
-    fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
+    pub(crate) fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
         matches!(self.judge_rejection(slot, ticket), Verdict::Damped)
     }
 
