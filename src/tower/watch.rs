@@ -22,7 +22,8 @@ pin_project! {
     /// frame for frame.
     ///
     /// The body of a gRPC response to a call that carried a token is
-    /// watched: trailers saying `grpc-status: 16` (`UNAUTHENTICATED`)
+    /// watched (not a replay's: its answer is final, as in the
+    /// middleware): trailers saying `grpc-status: 16` (`UNAUTHENTICATED`)
     /// retire that token in the shared cache, as a rejection in the
     /// headers would (damped the same way), so the next call gets a new
     /// one. Data frames pass through with one branch; `size_hint` and
