@@ -25,12 +25,39 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Empty;
 use reqwest_oauth::OAuthMiddleware;
+use reqwest_oauth::tower::OAuthBody;
 use support::rounds::{System, interleave, per_unit, rounds};
 use support::{CountingSource, URL, bearer_header};
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-type Stack = BoxCloneService<Request<Empty<Bytes>>, Response<Empty<Bytes>>, tower::BoxError>;
+type Boxed<R> = BoxCloneService<Request<Empty<Bytes>>, Response<R>, tower::BoxError>;
+
+/// Each stack boxed the same way; the layer's responses carry its body
+/// wrapper, so the two have different response types.
+enum Stack {
+    Static(Boxed<Empty<Bytes>>),
+    OAuth(Boxed<OAuthBody<Empty<Bytes>>>),
+}
+
+impl Stack {
+    /// `requests` requests one after the other; the match is outside the
+    /// loop, so each request's code is the same as with one stack type.
+    async fn send(&mut self, requests: usize) {
+        match self {
+            Stack::Static(service) => {
+                for _ in 0..requests {
+                    send(service).await;
+                }
+            }
+            Stack::OAuth(service) => {
+                for _ in 0..requests {
+                    send(service).await;
+                }
+            }
+        }
+    }
+}
 
 /// The innermost service: answers 200 without a socket, so the figures are
 /// the layers' cost only.
@@ -59,7 +86,9 @@ fn stack(rt: &tokio::runtime::Runtime, name: &str) -> Stack {
                 request.headers_mut().insert(AUTHORIZATION, header.clone());
                 request
             });
-            BoxCloneService::new(layer.service(Terminal).map_err(tower::BoxError::from))
+            Stack::Static(BoxCloneService::new(
+                layer.service(Terminal).map_err(tower::BoxError::from),
+            ))
         }
         "oauth" | "oauth_origin" => {
             let oauth = OAuthMiddleware::new(CountingSource::default());
@@ -71,7 +100,9 @@ fn stack(rt: &tokio::runtime::Runtime, name: &str) -> Stack {
                     .layer()
                     .origin(http::Uri::from_static("http://127.0.0.1:9")),
             };
-            BoxCloneService::new(ServiceBuilder::new().layer(layer).service(Terminal))
+            Stack::OAuth(BoxCloneService::new(
+                ServiceBuilder::new().layer(layer).service(Terminal),
+            ))
         }
         other => panic!("unknown CHAIN {other:?}"),
     }
@@ -81,7 +112,7 @@ fn request() -> Request<Empty<Bytes>> {
     Request::get(URL).body(Empty::new()).expect("request")
 }
 
-async fn send(service: &mut Stack) {
+async fn send<R>(service: &mut Boxed<R>) {
     let response = service.ready().await.expect("ready").call(request()).await;
     assert_eq!(response.expect("answered").status(), 200);
 }
@@ -99,9 +130,7 @@ fn one_thread(rt: &tokio::runtime::Runtime) {
             System::new(name, move || {
                 rt.block_on(async {
                     let start = std::time::Instant::now();
-                    for _ in 0..BATCH {
-                        send(&mut service).await;
-                    }
+                    service.send(BATCH).await;
                     per_unit(start.elapsed(), BATCH)
                 })
             })
@@ -131,11 +160,7 @@ fn one_thread(rt: &tokio::runtime::Runtime) {
 /// A fixed number of requests through one stack, for callgrind.
 fn drive(rt: &tokio::runtime::Runtime, name: &str, requests: usize) {
     let mut service = stack(rt, name);
-    rt.block_on(async {
-        for _ in 0..requests {
-            send(&mut service).await;
-        }
-    });
+    rt.block_on(service.send(requests));
 }
 
 fn main() {

@@ -19,7 +19,7 @@ use crate::rejection::Rejection;
 use crate::replay::{Answer, Kept, ReplayPolicy};
 use crate::routing::{Route, Router};
 use crate::stats::{Counters, Stats};
-use crate::step_up::requested_scope;
+use crate::step_up::{self, requested_scope};
 use crate::{Error, Token, TokenRequest};
 
 /// Gives every request of a `reqwest_middleware` client an OAuth 2.0 token:
@@ -238,9 +238,9 @@ struct StepUp {
 
 impl OAuthMiddleware {
     /// Sends the request once more with a token for the key's scope plus
-    /// the requested one (a key of its own in the cache). The token the
-    /// request carried is left alone: it is good, only too narrow. Never
-    /// more than once per request: the replay's answer is final.
+    /// the requested one ([`step_up::answer`], shared with the tower
+    /// layer). Never more than once per request: the replay's answer is
+    /// final.
     async fn step_up(
         &self,
         step: StepUp,
@@ -249,26 +249,23 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let inner = &self.inner;
         let kept = match kept.answer(refused.url()) {
             Answer::OtherOrigin => return Ok(skipped(refused, SkipReason::OtherOrigin)),
             Answer::Ours(kept) => kept,
         };
-        let Some(wider) = crate::step_up::widened(&step.key, &step.requested) else {
-            // The key already had that scope: a new token would not help.
-            return Ok(refused);
+        let inner = &self.inner;
+        let answer = step_up::answer(
+            &inner.router,
+            &inner.cache,
+            &step.key,
+            &step.requested,
+            kept,
+        );
+        let (replay, lease) = match answer.await.map_err(middleware_error)? {
+            step_up::Answer::Replay(replay, lease) => (replay, lease),
+            step_up::Answer::AsItCame => return Ok(refused),
+            step_up::Answer::Skip(reason) => return Ok(skipped(refused, reason)),
         };
-        let replay = match kept {
-            Ok(replay) => replay,
-            Err(reason) => return Ok(skipped(refused, reason)),
-        };
-        let slot = inner.cache.slot(&inner.router.key_for(&wider));
-        let lease = inner
-            .cache
-            .lease(&slot)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
-        tracing::debug!(scope = %step.requested, "insufficient scope; replaying with a wider token");
         drop(refused);
         let binding = lease.binding.as_ref();
         let outcome = ReplayOutcome::SteppedUp;
@@ -371,7 +368,7 @@ impl OAuthMiddleware {
                     .await;
             }
             if let Some(key) = step_key
-                && let Some(requested) = requested_scope(&response)
+                && let Some(requested) = requested_scope(response.status(), response.headers())
             {
                 let step = StepUp {
                     key: *key,
@@ -435,22 +432,26 @@ mod tests {
             next: Next<'_>,
         ) -> reqwest_middleware::Result<reqwest::Response> {
             let future = self.0.handle(request, extensions, next);
-            self.1.store(std::mem::size_of_val(&*future), Ordering::SeqCst);
+            self.1
+                .store(std::mem::size_of_val(&*future), Ordering::SeqCst);
             Ok(http::Response::new(reqwest::Body::from("")).into())
         }
     }
 
     #[tokio::test]
     async fn a_cached_token_request_future_fits_the_allocators_fast_path() {
-        let oauth = crate::OAuthMiddleware::new(crate::source_fn(|_| async {
-            crate::Token::bearer("t")
-        }));
+        let oauth =
+            crate::OAuthMiddleware::new(crate::source_fn(|_| async { crate::Token::bearer("t") }));
         oauth.token(oauth.default_key()).await.expect("warm");
         let size = Arc::new(AtomicUsize::new(0));
         let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
             .with(Measure(oauth, size.clone()))
             .build();
-        client.get("https://api.example/").send().await.expect("answered");
+        client
+            .get("https://api.example/")
+            .send()
+            .await
+            .expect("answered");
         let size = size.load(Ordering::SeqCst);
         assert!(size > 0 && size <= ALLOCATOR_FAST_PATH, "{size} bytes");
     }

@@ -32,9 +32,9 @@ use http::HeaderValue;
 use parking_lot::Mutex;
 
 pub(crate) use clock::Clock;
-pub(crate) use key::{Key, KeyRef};
 use damping::Damping;
 pub use damping::RejectionDamping;
+pub(crate) use key::{Key, KeyRef};
 pub(crate) use lifetimes::Lifetimes;
 pub use lifetimes::RefreshAhead;
 pub(crate) use slot::Slot;
@@ -265,7 +265,7 @@ impl TokenCache {
     /// replayed: retire the token unless the rejection is damped or the
     /// token was fetched for this request (the next request fetches).
     /// Whether the rejection was damped.
-    fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
+    pub(crate) fn retire(&self, slot: &Slot, ticket: Ticket) -> bool {
         matches!(self.judge_rejection(slot, ticket), Verdict::Damped)
     }
 

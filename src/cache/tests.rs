@@ -271,5 +271,8 @@ fn a_borrowed_key_hashes_and_compares_as_the_request_it_names() {
         .with_scope("https://api.example")
         .with_resource("https://r.example");
     assert!(!borrowed.same(KeyRef::of(&moved)));
-    assert_ne!(hasher.hash_one(borrowed), hasher.hash_one(KeyRef::of(&moved)));
+    assert_ne!(
+        hasher.hash_one(borrowed),
+        hasher.hash_one(KeyRef::of(&moved))
+    );
 }

@@ -3,9 +3,8 @@
 //! ahead as far as it is ready at once, within a size limit.
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -19,10 +18,13 @@ use http_body::{Body, Frame, SizeHint};
 /// that yields the same frames) and gives back a copy for the replay when
 /// the request can be sent twice; `None` means the request is not replayed
 /// (its rejected token is still replaced). The body is borrowed, not
-/// moved, so the cached path does not move the request around.
+/// moved, so the cached path does not move the request around; `keep` is
+/// synchronous, so a request whose token is cached is sent from the
+/// service's `call` without a future of its own for this step.
 pub trait ReplayBody<B>: Clone + Send + Sync + 'static {
-    /// A copy of `body` to send again, if there can be one.
-    fn keep(&self, body: &mut B) -> impl Future<Output = Option<B>> + Send;
+    /// A copy of `body` to send again, if there can be one. Must not wait:
+    /// only what the body has ready now can be kept.
+    fn keep(&self, body: &mut B) -> Option<B>;
 }
 
 /// Replays requests whose body type is `Clone` (`Full<Bytes>`, `Empty`,
@@ -30,8 +32,8 @@ pub trait ReplayBody<B>: Clone + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CloneBody;
 
-impl<B: Clone + Send> ReplayBody<B> for CloneBody {
-    async fn keep(&self, body: &mut B) -> Option<B> {
+impl<B: Clone> ReplayBody<B> for CloneBody {
+    fn keep(&self, body: &mut B) -> Option<B> {
         Some(body.clone())
     }
 }
@@ -73,17 +75,19 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Send,
 {
-    async fn keep(&self, sent: &mut B) -> Option<B> {
+    fn keep(&self, sent: &mut B) -> Option<B> {
         // An empty stand-in (no allocation for tonic's body) while the
         // original is read.
         let mut body = std::mem::replace(sent, (self.rebuild)(BufferedBody::default()));
         let mut read = BufferedBody::default();
         let mut size = 0usize;
+        // Only what is ready now: waiting for a streaming body's next frame
+        // could wait on the response this request is to get. A body that is
+        // not ready keeps this waker, which wakes nothing; that is harmless,
+        // since the service sending it polls it again with its own.
+        let mut cx = Context::from_waker(Waker::noop());
         loop {
-            // Only what is ready now: waiting for a streaming body's next
-            // frame could wait on the response this request is to get.
-            let step = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
-            match step {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
                 Poll::Ready(None) => break,
                 Poll::Ready(Some(Ok(frame))) => {
                     size = size.saturating_add(frame.data_ref().map_or(0, Bytes::len));

@@ -1,6 +1,6 @@
 //! The tower layer: tonic clients against a tonic server that checks the
-//! testkit's tokens, and a hyper client against the testkit API, sharing the
-//! middleware's cache.
+//! testkit's tokens, and a hyper client against the testkit API (and
+//! wiremock), sharing the middleware's cache.
 
 use crate::common;
 
@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{client, echo, grant, servers, within_timeout};
 use futures_util::future::{BoxFuture, join_all};
+use futures_util::stream::BoxStream;
 use http::uri::PathAndQuery;
 use http_body_util::{BodyExt, Full};
 use reqwest_oauth::OAuthMiddleware;
@@ -25,6 +26,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 use tower::Service;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Ping {
@@ -38,8 +41,9 @@ struct Pong {
     message: String,
 }
 
-/// A gRPC service `demo.Echo` (unary `Say`, client-streaming `Collect`)
-/// that accepts only live tokens of the testkit's authorization server.
+/// A gRPC service `demo.Echo` (unary `Say`, client-streaming `Collect`,
+/// server-streaming `Updates`) that accepts only live tokens of the
+/// testkit's authorization server.
 #[derive(Clone)]
 struct Echo {
     auth: Arc<AuthServer>,
@@ -106,6 +110,32 @@ impl tonic::server::ClientStreamingService<Ping> for Collect {
     }
 }
 
+struct Updates(Echo);
+
+impl tonic::server::ServerStreamingService<Ping> for Updates {
+    type Response = Pong;
+    type ResponseStream = BoxStream<'static, Result<Pong, Status>>;
+    type Future = BoxFuture<'static, Result<tonic::Response<Self::ResponseStream>, Status>>;
+
+    /// Answers with headers and a first message whatever the token, and
+    /// refuses a dead token only in the trailers, as a server that checks
+    /// late (or sees the token expire mid-stream) does.
+    fn call(&mut self, request: tonic::Request<Ping>) -> Self::Future {
+        let checked = self.0.check(&request);
+        let name = request.into_inner().name;
+        Box::pin(async move {
+            let first = Ok(Pong {
+                message: format!("hello {name}"),
+            });
+            let last = checked.err().map(Err);
+            let messages = futures_util::stream::iter(std::iter::once(first).chain(last));
+            Ok(tonic::Response::new(
+                Box::pin(messages) as Self::ResponseStream
+            ))
+        })
+    }
+}
+
 impl Service<http::Request<Body>> for Echo {
     type Response = http::Response<Body>;
     type Error = Infallible;
@@ -122,6 +152,7 @@ impl Service<http::Request<Body>> for Echo {
             Ok(match request.uri().path() {
                 "/demo.Echo/Say" => grpc.unary(Say(echo), request).await,
                 "/demo.Echo/Collect" => grpc.client_streaming(Collect(echo), request).await,
+                "/demo.Echo/Updates" => grpc.server_streaming(Updates(echo), request).await,
                 _ => Status::unimplemented("no such method").into_http(),
             })
         })
@@ -194,6 +225,27 @@ async fn say(grpc: &mut Grpc, name: &str) -> Result<tonic::Response<Pong>, Statu
     let request = tonic::Request::new(Ping { name: name.into() });
     let path = PathAndQuery::from_static("/demo.Echo/Say");
     grpc.unary(request, path, ProstCodec::default()).await
+}
+
+/// A server-streaming call: the messages read, and the status it ended
+/// with if not OK. The call itself (its headers) must succeed.
+async fn updates(grpc: &mut Grpc, name: &str) -> (Vec<String>, Option<Status>) {
+    grpc.ready().await.expect("ready");
+    let request = tonic::Request::new(Ping { name: name.into() });
+    let path = PathAndQuery::from_static("/demo.Echo/Updates");
+    let response: tonic::Response<tonic::Streaming<Pong>> = grpc
+        .server_streaming(request, path, ProstCodec::default())
+        .await
+        .expect("the headers say OK");
+    let mut stream = response.into_inner();
+    let mut messages = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(pong)) => messages.push(pong.message),
+            Ok(None) => return (messages, None),
+            Err(status) => return (messages, Some(status)),
+        }
+    }
 }
 
 async fn grpc_servers() -> (Arc<AuthServer>, GrpcServer, OAuthMiddleware) {
@@ -309,6 +361,97 @@ async fn a_streaming_call_is_not_replayed_but_the_next_call_succeeds() {
     .await;
 }
 
+#[tokio::test]
+async fn unauthenticated_in_the_trailers_replaces_the_token_once_for_the_next_call() {
+    within_timeout(async {
+        let (auth, server, oauth) = grpc_servers().await;
+        let mut grpc = grpc_client(&oauth, &server).await;
+        say(&mut grpc, "warm").await.expect("warm-up");
+        auth.revoke_all();
+
+        let (messages, status) = updates(&mut grpc, "stream").await;
+        assert_eq!(
+            messages,
+            ["hello stream"],
+            "the answer began before the status"
+        );
+        let status = status.expect("the trailers carry a status");
+        assert_eq!(status.code(), Code::Unauthenticated, "the caller sees it");
+        assert_eq!(
+            oauth.stats().replays,
+            0,
+            "an answered call is not sent again"
+        );
+        assert_eq!(auth.token_requests(), 1, "retired, not fetched ahead");
+
+        let pong = say(&mut grpc, "after")
+            .await
+            .expect("the next call succeeds");
+        assert_eq!(
+            pong.extensions().get::<ReplayOutcome>(),
+            None,
+            "not a replay"
+        );
+        let (messages, status) = updates(&mut grpc, "again").await;
+        assert_eq!((messages.len(), status.map(|s| s.code())), (1, None));
+        assert_eq!(auth.token_requests(), 2, "renewed exactly once");
+        assert_eq!(server.rejections(), 1, "the new token was never refused");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_streams_refused_in_their_trailers_renew_the_token_once() {
+    within_timeout(async {
+        let (auth, server, oauth) = grpc_servers().await;
+        let grpc = grpc_client(&oauth, &server).await;
+        say(&mut grpc.clone(), "warm").await.expect("warm-up");
+        auth.revoke_all();
+        let streams = (0..10).map(|i| {
+            let mut grpc = grpc.clone();
+            async move { updates(&mut grpc, &i.to_string()).await }
+        });
+        for (_, status) in join_all(streams).await {
+            assert_eq!(status.map(|s| s.code()), Some(Code::Unauthenticated));
+        }
+        let calls = (0..10).map(|i| {
+            let mut grpc = grpc.clone();
+            async move { say(&mut grpc, &i.to_string()).await }
+        });
+        for result in join_all(calls).await {
+            result.expect("every later call succeeds");
+        }
+        assert_eq!(auth.token_requests(), 2, "one replacement for ten refusals");
+        assert_eq!(server.rejections(), 10);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_trailers_refusal_of_a_replacement_token_is_damped_like_any_rejection() {
+    within_timeout(async {
+        let (auth, server, oauth) = grpc_servers().await;
+        let mut grpc = grpc_client(&oauth, &server).await;
+        say(&mut grpc, "warm").await.expect("warm-up");
+        auth.revoke_all();
+        let (_, status) = updates(&mut grpc, "first").await;
+        assert_eq!(status.map(|s| s.code()), Some(Code::Unauthenticated));
+        say(&mut grpc, "replaced").await.expect("a new token");
+        // The replacement is refused too: a new token would likely not
+        // help, so the key enters its rejection cooldown instead.
+        auth.revoke_all();
+        let (_, status) = updates(&mut grpc, "second").await;
+        assert_eq!(status.map(|s| s.code()), Some(Code::Unauthenticated));
+        let refused = say(&mut grpc, "damped").await.expect_err("still refused");
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        assert_eq!(auth.token_requests(), 2, "no token request in the cooldown");
+        let stats = oauth.stats();
+        assert_eq!(stats.rejection_cooldowns, 1);
+        assert_eq!(stats.replays, 0);
+    })
+    .await;
+}
+
 type Hyper = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     Full<Bytes>,
@@ -405,6 +548,105 @@ async fn plain_http_to_another_host_is_refused_and_relative_uris_need_an_origin(
         ));
         assert_eq!(auth.token_requests(), 0, "nothing fetched");
         assert_eq!(api.requests(), 0, "nothing sent");
+    })
+    .await;
+}
+
+fn stepping_up(auth: &AuthServer, on: bool) -> OAuthMiddleware {
+    OAuthMiddleware::builder(grant(auth))
+        .scope("read")
+        .step_up(on)
+        .build()
+        .expect("config")
+}
+
+fn get(url: String) -> http::Request<Full<Bytes>> {
+    http::Request::get(url)
+        .body(Full::default())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn a_hyper_request_is_stepped_up_on_insufficient_scope() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        api.require_scope(Some("read admin"));
+        let oauth = stepping_up(&auth, true);
+        let mut hyper = hyper_client(&oauth);
+        let response = hyper.call(get(api.url("/"))).await.expect("sent");
+        let outcome = response.extensions().get::<ReplayOutcome>().copied();
+        assert_eq!(outcome, Some(ReplayOutcome::SteppedUp));
+        assert_eq!(
+            json(response).await["scope"],
+            "read admin",
+            "the union of the key's and the asked scope"
+        );
+        assert_eq!(
+            auth.token_requests(),
+            2,
+            "the narrow token, then the wide one"
+        );
+        // The wide token is cached under its own key, shared with reqwest.
+        let response = hyper.call(get(api.url("/"))).await.expect("sent");
+        let outcome = response.extensions().get::<ReplayOutcome>().copied();
+        assert_eq!(outcome, Some(ReplayOutcome::SteppedUp));
+        assert_eq!(auth.token_requests(), 2);
+        assert_eq!(oauth.cached_keys(), 1);
+        let wide = reqwest_oauth::TokenRequest::new().with_scope("read admin");
+        oauth.token(&wide).await.expect("cached");
+        assert_eq!(auth.token_requests(), 2, "the middleware finds it too");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_step_up_through_the_layer_is_never_repeated() {
+    within_timeout(async {
+        let (auth, _api) = servers().await;
+        // An API that asks for more scope whatever the token carries.
+        let api = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(403).insert_header(
+                "www-authenticate",
+                r#"Bearer error="insufficient_scope", scope="admin""#,
+            ))
+            .mount(&api)
+            .await;
+        let oauth = stepping_up(&auth, true);
+        let response = hyper_client(&oauth)
+            .call(get(api.uri()))
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 403, "the replay's answer is final");
+        let outcome = response.extensions().get::<ReplayOutcome>().copied();
+        assert_eq!(outcome, Some(ReplayOutcome::SteppedUp));
+        let received = api.received_requests().await.expect("recorded");
+        assert_eq!(received.len(), 2, "the request and one stepped-up replay");
+        let sent: Vec<_> = received
+            .iter()
+            .map(|request| request.headers.get("authorization").cloned())
+            .collect();
+        assert!(sent[0].is_some(), "the first try carried a token");
+        assert_ne!(sent[0], sent[1], "the replay carried the wider one");
+        assert_eq!(auth.token_requests(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_step_up_the_layer_returns_insufficient_scope_as_it_came() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        api.require_scope(Some("read admin"));
+        let oauth = stepping_up(&auth, false);
+        let response = hyper_client(&oauth)
+            .call(get(api.url("/")))
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.extensions().get::<ReplayOutcome>(), None);
+        assert_eq!(auth.token_requests(), 1);
+        assert_eq!(api.requests(), 1);
     })
     .await;
 }

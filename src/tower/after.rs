@@ -1,0 +1,185 @@
+//! What the layer does with an answer: pass it on (watching a gRPC body's
+//! trailers), or, boxed, renew a rejected token and replay, or step up to
+//! a wider scope. The decisions are the core's, shared with the
+//! middleware (`cache::answer_rejection`, `step_up::answer`).
+
+use std::future::poll_fn;
+use std::sync::Arc;
+
+use ::tower::Service;
+use http::{HeaderValue, Request, Response};
+
+use super::BoxError;
+use super::entry::Entry;
+use super::future::Boxed;
+use super::grpc;
+use super::replay::{Kept, ReplayCopy};
+use super::service::Shared;
+use super::watch::{OAuthBody, Watch};
+use crate::TokenRequest;
+use crate::attach::attach_to;
+use crate::outcome::{ReplayOutcome, SkipReason};
+use crate::stats::Counters;
+use crate::step_up::{self, Answer, requested_scope};
+
+/// What a request sent with a cached token keeps for its answer.
+pub(super) struct After<S, K, B> {
+    shared: Arc<Shared<S, K>>,
+    entry: Entry,
+    kept: Kept<B>,
+    /// The request's key, with step-up on.
+    step: Option<Box<TokenRequest>>,
+}
+
+/// The answer for the caller now, or the work it needs first.
+pub(super) enum Answered<R> {
+    Now(Response<OAuthBody<R>>),
+    Later(Boxed<R>),
+}
+
+impl<S, K, B> After<S, K, B> {
+    pub(super) fn new(
+        shared: Arc<Shared<S, K>>,
+        entry: Entry,
+        kept: Kept<B>,
+        step: Option<Box<TokenRequest>>,
+    ) -> Self {
+        After {
+            shared,
+            entry,
+            kept,
+            step,
+        }
+    }
+}
+
+impl<S, K, B> After<S, K, B>
+where
+    S: Service<Request<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    K: Send + Sync + 'static,
+    B: Send + 'static,
+{
+    /// In the middleware's order: a step-up, else a rejection (a `401` the
+    /// predicate accepts, or gRPC `UNAUTHENTICATED` in the headers of a
+    /// trailers-only response), else the answer as it came.
+    pub(super) fn answer<R: Send + 'static>(mut self, response: Response<R>) -> Answered<R>
+    where
+        S: Service<Request<B>, Response = Response<R>>,
+    {
+        if let Some(key) = self.step.take()
+            && let Some(requested) = requested_scope(response.status(), response.headers())
+        {
+            return Answered::Later(Box::pin(self.step_up(*key, requested, response)));
+        }
+        // Only a gRPC answer carries a gRPC status: other answers pay one
+        // header lookup for both checks.
+        let grpc = grpc::is_grpc(response.headers());
+        let parts = &self.shared.core.parts;
+        if (grpc && grpc::unauthenticated(response.headers()))
+            || parts.rejection.is_rejected_http(&response)
+        {
+            return Answered::Later(Box::pin(self.after_rejection(response)));
+        }
+        if !grpc {
+            return Answered::Now(response.map(OAuthBody::new));
+        }
+        // A gRPC answer's body is watched for `UNAUTHENTICATED` in its
+        // trailers; its headers did not say so, so the token is judged at
+        // most once.
+        let watch = Watch::new(parts.clone(), self.entry);
+        Answered::Now(response.map(|body| OAuthBody::watched(body, watch)))
+    }
+
+    /// The API rejected the token the request carried: renew it once and,
+    /// if the request was kept, send it once more with the new token. Never
+    /// loops: the replay's answer is final.
+    async fn after_rejection<R>(
+        self,
+        rejected: Response<R>,
+    ) -> Result<Response<OAuthBody<R>>, BoxError>
+    where
+        S: Service<Request<B>, Response = Response<R>>,
+    {
+        let After {
+            shared,
+            entry,
+            kept,
+            ..
+        } = self;
+        let cache = &shared.core.parts.cache;
+        let slot = entry.slot(cache);
+        let answer = cache.answer_rejection(&slot, entry.ticket, kept.into_copy());
+        let (replay, lease) = match answer.await? {
+            Ok(renewed) => renewed,
+            Err(reason) => return Ok(skipped(rejected, reason)),
+        };
+        tracing::debug!("rejected token replaced; replaying the request");
+        drop(rejected);
+        resend(&shared, *replay, lease.header, ReplayOutcome::Replayed).await
+    }
+
+    /// The API asked for more scope: send the request once more with a
+    /// token for the key's scope and the requested one. At most once.
+    async fn step_up<R>(
+        self,
+        key: TokenRequest,
+        requested: String,
+        refused: Response<R>,
+    ) -> Result<Response<OAuthBody<R>>, BoxError>
+    where
+        S: Service<Request<B>, Response = Response<R>>,
+    {
+        let parts = &self.shared.core.parts;
+        let kept = self.kept.into_copy();
+        let answer = step_up::answer(&parts.router, &parts.cache, &key, &requested, kept);
+        let (replay, lease) = match answer.await? {
+            Answer::Replay(replay, lease) => (replay, lease),
+            Answer::AsItCame => return Ok(refused.map(OAuthBody::new)),
+            Answer::Skip(reason) => return Ok(skipped(refused, reason)),
+        };
+        drop(refused);
+        resend(
+            &self.shared,
+            *replay,
+            lease.header,
+            ReplayOutcome::SteppedUp,
+        )
+        .await
+    }
+}
+
+/// Sends a kept request once more with `header`, through a clone of the
+/// service made ready for it (the caller's instance went with the first
+/// send), and marks the answer with `outcome`. That answer is final.
+async fn resend<S, K, B, R>(
+    shared: &Shared<S, K>,
+    replay: ReplayCopy<B>,
+    header: HeaderValue,
+    outcome: ReplayOutcome,
+) -> Result<Response<OAuthBody<R>>, BoxError>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    Counters::bump(&shared.core.parts.cache.counters().replays);
+    let mut request = replay.into_request();
+    attach_to(request.headers_mut(), header);
+    let mut service = shared.spare();
+    poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(Into::into)?;
+    let mut response = service.call(request).await.map_err(Into::into)?;
+    response.extensions_mut().insert(outcome);
+    Ok(response.map(OAuthBody::new))
+}
+
+/// The rejection itself goes back to the caller, saying why.
+fn skipped<R>(mut response: Response<R>, reason: SkipReason) -> Response<OAuthBody<R>> {
+    tracing::debug!(?reason, "rejected token; request not replayed");
+    response
+        .extensions_mut()
+        .insert(ReplayOutcome::Skipped(reason));
+    response.map(OAuthBody::new)
+}
