@@ -3,7 +3,8 @@
 //! a wider scope. The decisions are the core's, shared with the
 //! middleware (`cache::answer_rejection`, `step_up::answer`).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use ::tower::Service;
@@ -11,16 +12,20 @@ use http::{HeaderValue, Request, Response};
 
 use super::BoxError;
 use super::entry::Entry;
-use super::future::Boxed;
 use super::grpc;
 use super::replay::{Kept, ReplayCopy};
-use super::service::Shared;
+use super::shared::Shared;
 use super::watch::{OAuthBody, Watch};
 use crate::TokenRequest;
 use crate::attach::attach_to;
 use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::stats::Counters;
 use crate::step_up::{self, Answer, requested_scope};
+
+/// A boxed future of the layer's output: a token fetch, a replay or a
+/// step-up.
+pub(super) type Boxed<R> =
+    Pin<Box<dyn Future<Output = Result<Response<OAuthBody<R>>, BoxError>> + Send>>;
 
 /// What a request sent with a cached token keeps for its answer.
 pub(super) struct After<S, K, B> {

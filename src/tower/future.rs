@@ -11,14 +11,9 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 
 use super::BoxError;
-use super::after::{After, Answered};
+use super::after::{After, Answered, Boxed};
 use super::body::ReplayBody;
 use super::watch::OAuthBody;
-
-/// A boxed future of the layer's output: a token fetch, a replay or a
-/// step-up.
-pub(super) type Boxed<R> =
-    Pin<Box<dyn Future<Output = Result<Response<OAuthBody<R>>, BoxError>> + Send>>;
 
 pin_project! {
     /// The future of [`OAuthService`](super::OAuthService): on the cached

@@ -75,6 +75,7 @@ mod grpc;
 mod replay;
 mod route;
 mod service;
+mod shared;
 mod watch;
 
 use std::sync::Arc;

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 
 use ::tower::Service;
 use http::{Request, Response};
-use parking_lot::Mutex;
 
 use super::BoxError;
 use super::after::After;
@@ -18,6 +17,7 @@ use super::entry::Entry;
 use super::future::ResponseFuture;
 use super::replay::Kept;
 use super::route::Core;
+use super::shared::Shared;
 use super::watch::OAuthBody;
 use crate::TokenRequest;
 use crate::attach::attach_to;
@@ -36,29 +36,12 @@ pub struct OAuthService<S, K = CloneBody> {
     shared: Arc<Shared<S, K>>,
 }
 
-/// What every clone of one layered service shares.
-pub(super) struct Shared<S, K> {
-    pub(super) core: Arc<Core>,
-    pub(super) keep: K,
-    /// The inner service as layered, cloned for each replay. Locked only
-    /// then, to clone it: the mutex makes it shareable between threads
-    /// whatever `S` is.
-    spare: Mutex<S>,
-}
-
-impl<S: Clone, K> Shared<S, K> {
-    /// A clone of the inner service, for one replay.
-    pub(super) fn spare(&self) -> S {
-        self.spare.lock().clone()
-    }
-}
-
 impl<S: Clone, K> OAuthService<S, K> {
     pub(super) fn new(inner: S, core: Arc<Core>, keep: K) -> Self {
-        let spare = Mutex::new(inner.clone());
+        let spare = inner.clone();
         OAuthService {
             inner,
-            shared: Arc::new(Shared { core, keep, spare }),
+            shared: Arc::new(Shared::new(core, keep, spare)),
         }
     }
 }
