@@ -6,7 +6,7 @@ use crate::common;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{CLIENT_ID, CLIENT_SECRET, client, echo, servers, within_timeout};
-use reqwest_oauth::dpop::DpopKey;
+use reqwest_oauth::dpop::{DpopAlgorithm, DpopKey, jwk_thumbprint};
 use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
 use reqwest_oauth::testkit::AuthServer;
 use reqwest_oauth::{ClientCredentials, Error, OAuthMiddleware};
@@ -274,40 +274,6 @@ async fn dpop_refresh_requests_carry_proofs_and_renew_bound_tokens() {
     .await;
 }
 
-#[tokio::test]
-async fn dpop_discovery_checks_the_servers_algorithms() {
-    within_timeout(async {
-        let (auth, api) = servers().await;
-        let key = DpopKey::generate().expect("key");
-        let identity = ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET);
-        let endpoint = TokenEndpoint::discover(auth.issuer(), identity.clone()).dpop(key.clone());
-        let http = client(&OAuthMiddleware::new(ClientCredentials::at(endpoint)));
-        echo(http.get(api.url("/")).send().await.expect("call")).await;
-
-        let issuer = MockServer::start().await;
-        let metadata = json!({
-            "issuer": issuer.uri(),
-            "token_endpoint": format!("{}/token", issuer.uri()),
-            "dpop_signing_alg_values_supported": ["RS256", "EdDSA"],
-        });
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
-            .mount(&issuer)
-            .await;
-        let endpoint = TokenEndpoint::discover(issuer.uri(), identity).dpop(key);
-        let oauth = OAuthMiddleware::new(ClientCredentials::at(endpoint));
-        let error = oauth
-            .token(oauth.default_key())
-            .await
-            .expect_err("no common alg");
-        assert!(
-            matches!(error, Error::InvalidKey { ref reason } if reason.contains("RS256")),
-            "{error:?}"
-        );
-    })
-    .await;
-}
-
 /// A replica: the grant with `key` on its endpoint, through a fleet source
 /// over `store` that shares DPoP tokens for `fleet_key` (if any).
 fn replica(
@@ -406,6 +372,285 @@ async fn dpop_testkit_api_refuses_a_replayed_or_mismatched_proof() {
                 "{what}: {challenge}"
             );
         }
+    })
+    .await;
+}
+
+/// The DER inside a PEM fixture.
+fn der_of(path: &str) -> Vec<u8> {
+    let pem = std::fs::read_to_string(path).expect("fixture");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("base64")
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(path).expect("fixture")
+}
+
+fn text_fixture(path: &str) -> String {
+    std::fs::read_to_string(path).expect("fixture")
+}
+
+#[test]
+fn dpop_keys_of_each_algorithm_carry_exactly_the_rfc_7638_public_members() {
+    for (algorithm, members) in [
+        (DpopAlgorithm::Es256, &["crv", "kty", "x", "y"][..]),
+        (DpopAlgorithm::EdDsa, &["crv", "kty", "x"][..]),
+        (DpopAlgorithm::Rs256, &["e", "kty", "n"][..]),
+    ] {
+        let key = DpopKey::generate_with(algorithm).expect("key");
+        assert_eq!(key.algorithm(), algorithm);
+        let jwk = key.public_jwk();
+        let names: Vec<&str> = jwk
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names, members, "{algorithm}: only the public members");
+        assert_eq!(jwk_thumbprint(jwk).expect("thumbprint"), key.thumbprint());
+        let url = "https://api.example.com/x".parse().expect("url");
+        let proof = key.proof("GET", &url, Some("tok")).expect("proof");
+        let header = part(&proof, 0);
+        assert_eq!(header["alg"], algorithm.as_str());
+        assert_eq!(&header["jwk"], jwk);
+        let shown = format!("{key:?}");
+        assert!(shown.contains(key.thumbprint()), "{shown}");
+        assert!(
+            !shown.contains("\"d\"") && !shown.contains("KeyPair"),
+            "{shown}"
+        );
+    }
+    assert_eq!(
+        DpopKey::generate().expect("key").algorithm(),
+        DpopAlgorithm::Es256
+    );
+}
+
+#[test]
+fn dpop_thumbprints_match_the_rfc_examples() {
+    // RFC 7638 section 3.1: `alg` and `kid` are not required members, so
+    // they do not count.
+    let rsa = json!({
+        "kty": "RSA",
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+        "e": "AQAB",
+        "alg": "RS256",
+        "kid": "2011-04-29",
+    });
+    assert_eq!(
+        jwk_thumbprint(&rsa).expect("thumbprint"),
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
+    // RFC 8037 appendix A.1 and A.3: the Ed25519 key, imported with its
+    // private part, has the thumbprint the RFC gives.
+    let ed25519 = r#"{"kty":"OKP","crv":"Ed25519",
+        "d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+        "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    let key = DpopKey::ed25519_jwk(ed25519).expect("jwk");
+    assert_eq!(
+        key.thumbprint(),
+        "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    );
+    assert!(matches!(
+        jwk_thumbprint(&json!({"kty": "oct", "k": "c2VjcmV0"})),
+        Err(Error::InvalidKey { .. })
+    ));
+    assert!(
+        jwk_thumbprint(&json!({"kty": "RSA", "n": "AQAB"})).is_err(),
+        "no e"
+    );
+}
+
+#[test]
+fn dpop_keys_import_from_pem_der_and_jwk_for_each_algorithm() {
+    let rsa = DpopKey::rs256_pem(&fixture("tests/fixtures/rsa_private.pem")).expect("pkcs8");
+    for same in [
+        DpopKey::rs256_pem(&fixture("tests/fixtures/rsa_private_pkcs1.pem")).expect("pkcs1"),
+        DpopKey::rs256_der(&der_of("tests/fixtures/rsa_private.pem")).expect("der"),
+        DpopKey::rs256_der(&der_of("tests/fixtures/rsa_private_pkcs1.pem")).expect("pkcs1 der"),
+        DpopKey::rs256_jwk(&text_fixture("tests/fixtures/rsa_private.jwk")).expect("jwk"),
+    ] {
+        assert!(rsa.same_key(&same));
+        assert_eq!(same.algorithm(), DpopAlgorithm::Rs256);
+    }
+    let ec = DpopKey::es256_pem(&fixture("tests/fixtures/ec_private.pem")).expect("pkcs8");
+    for same in [
+        DpopKey::es256_pem(&fixture("tests/fixtures/ec_private_sec1.pem")).expect("sec1"),
+        DpopKey::es256_der(&der_of("tests/fixtures/ec_private.pem")).expect("der"),
+        DpopKey::es256_jwk(&text_fixture("tests/fixtures/ec_private.jwk")).expect("jwk"),
+    ] {
+        assert!(ec.same_key(&same));
+    }
+    let ed = DpopKey::ed25519_pem(&fixture("tests/fixtures/ed25519_private.pem")).expect("pem");
+    let ed_der = DpopKey::ed25519_der(&der_of("tests/fixtures/ed25519_private.pem")).expect("der");
+    assert!(ed.same_key(&ed_der));
+    assert_eq!(ed.algorithm(), DpopAlgorithm::EdDsa);
+}
+
+#[test]
+fn dpop_keys_refuse_another_algorithms_key_or_an_inconsistent_jwk() {
+    let refused = |result: Result<DpopKey, Error>, what: &str| match result {
+        Err(Error::InvalidKey { reason }) => reason,
+        other => panic!("{what}: {other:?}"),
+    };
+    let rsa = fixture("tests/fixtures/rsa_private.pem");
+    let ec_sec1 = fixture("tests/fixtures/ec_private_sec1.pem");
+    refused(DpopKey::es256_pem(&rsa), "RSA as ES256");
+    refused(DpopKey::ed25519_pem(&rsa), "RSA as EdDSA");
+    let reason = refused(DpopKey::rs256_pem(&ec_sec1), "SEC1 as RS256");
+    assert!(reason.contains("EC key"), "{reason}");
+    refused(
+        DpopKey::rs256_jwk(&text_fixture("tests/fixtures/ec_private.jwk")),
+        "EC JWK as RS256",
+    );
+    // A JWK whose members do not belong together.
+    let mut jwk: Value =
+        serde_json::from_str(&text_fixture("tests/fixtures/rsa_private.jwk")).expect("json");
+    jwk["qi"] = jwk["dp"].clone();
+    let reason = refused(DpopKey::rs256_jwk(&jwk.to_string()), "RSA with a wrong qi");
+    assert!(
+        !reason.contains(jwk["d"].as_str().expect("d")),
+        "never quotes the key"
+    );
+    jwk.as_object_mut().expect("object").remove("qi");
+    let reason = refused(DpopKey::rs256_jwk(&jwk.to_string()), "RSA without qi");
+    assert!(reason.contains("qi"), "{reason}");
+    let other_x = r#"{"kty":"OKP","crv":"Ed25519",
+        "d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+        "x":"s7WP3OjUPn2j79Aia1OtOLAoD5yGdvRNVM9EH5tCcgw"}"#;
+    refused(DpopKey::ed25519_jwk(other_x), "Ed25519 with another x");
+}
+
+#[tokio::test]
+async fn dpop_every_algorithm_binds_tokens_and_proves_requests_end_to_end() {
+    within_timeout(async {
+        let keys = [
+            DpopKey::generate().expect("es256"),
+            DpopKey::ed25519_pem(&fixture("tests/fixtures/ed25519_private.pem")).expect("eddsa"),
+            DpopKey::rs256_pem(&fixture("tests/fixtures/rsa_private.pem")).expect("rs256"),
+        ];
+        for key in keys {
+            let algorithm = key.algorithm();
+            let (auth, api) = servers().await;
+            let oauth = dpop_middleware(&auth, &key);
+            let http = client(&oauth);
+            // The testkit verifies each proof with the JWK in its header.
+            echo(http.get(api.url("/a?x=1")).send().await.expect("call")).await;
+            echo(
+                http.post(api.url("/b"))
+                    .body("x")
+                    .send()
+                    .await
+                    .expect("call"),
+            )
+            .await;
+            let token = oauth.token(oauth.default_key()).await.expect("token");
+            assert_eq!(token.token_type(), "DPoP", "{algorithm}");
+            // The server's own RFC 7638 thumbprint of the proof's key.
+            assert_eq!(
+                auth.dpop_jkt(token.secret()).as_deref(),
+                Some(key.thumbprint()),
+                "{algorithm}: bound to this key"
+            );
+            assert_eq!(api.rejections(), 0, "{algorithm}");
+            assert_eq!(auth.token_requests(), 1, "{algorithm}");
+            // One proof's header and claims with another's signature (same
+            // key, same binding, fresh jti): refused for the signature
+            // alone, while the other proof itself is accepted.
+            let url = api.url("/c").parse().expect("url");
+            let first = key.proof("GET", &url, Some(token.secret())).expect("proof");
+            let second = key.proof("GET", &url, Some(token.secret())).expect("proof");
+            let (signed, _) = first.rsplit_once('.').expect("jws");
+            let (_, signature) = second.rsplit_once('.').expect("jws");
+            let send = |proof: String| {
+                reqwest::Client::new()
+                    .get(api.url("/c"))
+                    .header("authorization", format!("DPoP {}", token.secret()))
+                    .header("dpop", proof)
+                    .send()
+            };
+            let forged = send(format!("{signed}.{signature}")).await.expect("call");
+            assert_eq!(forged.status(), 401, "{algorithm}: a forged proof");
+            assert_eq!(
+                send(second).await.expect("call").status(),
+                200,
+                "{algorithm}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A grant at `auth`'s discovered endpoint with `dpop` applied, and a
+/// clone of the endpoint (sharing its key) to look at afterwards.
+fn discovered(
+    auth: &AuthServer,
+    dpop: impl FnOnce(TokenEndpoint) -> TokenEndpoint,
+) -> (OAuthMiddleware, TokenEndpoint) {
+    let identity = ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET);
+    let endpoint = dpop(TokenEndpoint::discover(auth.issuer(), identity));
+    (
+        OAuthMiddleware::new(ClientCredentials::at(endpoint.clone())),
+        endpoint,
+    )
+}
+
+async fn auth_accepting(algs: &[&str]) -> AuthServer {
+    AuthServer::builder()
+        .client(CLIENT_ID, CLIENT_SECRET)
+        .dpop_algs(algs.iter().copied())
+        .start()
+        .await
+        .expect("auth")
+}
+
+#[tokio::test]
+async fn dpop_discovery_picks_the_generated_keys_algorithm_and_refuses_a_given_key_it_lacks() {
+    within_timeout(async {
+        for (listed, chosen) in [
+            (&["RS256", "ES256"][..], DpopAlgorithm::Es256),
+            (&["RS256", "EdDSA"][..], DpopAlgorithm::EdDsa),
+            (&["RS256"][..], DpopAlgorithm::Rs256),
+        ] {
+            let auth = auth_accepting(listed).await;
+            let api = reqwest_oauth::testkit::ApiServer::start(&auth).await.expect("api");
+            let (oauth, endpoint) = discovered(&auth, TokenEndpoint::dpop_generated);
+            assert!(endpoint.dpop_key().is_none(), "not made before it is needed");
+            echo(client(&oauth).get(api.url("/")).send().await.expect("call")).await;
+            let key = endpoint.dpop_key().expect("generated on first use");
+            assert_eq!(key.algorithm(), chosen, "{listed:?}");
+            let token = oauth.token(oauth.default_key()).await.expect("token");
+            assert_eq!(auth.dpop_jkt(token.secret()).as_deref(), Some(key.thumbprint()));
+        }
+
+        // A given key the server does not list: refused before anything is sent.
+        let auth = auth_accepting(&["RS256"]).await;
+        let es256 = DpopKey::generate().expect("key");
+        let (oauth, _) = discovered(&auth, |endpoint| endpoint.dpop(es256));
+        let error = oauth.token(oauth.default_key()).await.expect_err("no common alg");
+        assert!(
+            matches!(error, Error::InvalidKey { ref reason } if reason.contains("ES256") && reason.contains("RS256")),
+            "{error:?}"
+        );
+        // Nothing we sign with: no key is made, nothing is sent.
+        let auth = auth_accepting(&["PS256"]).await;
+        let (oauth, endpoint) = discovered(&auth, TokenEndpoint::dpop_generated);
+        let error = oauth.token(oauth.default_key()).await.expect_err("nothing in common");
+        assert!(matches!(error, Error::InvalidKey { .. }), "{error:?}");
+        assert!(endpoint.dpop_key().is_none());
+        assert_eq!(auth.token_requests(), 0);
+
+        // Not discovered: nothing is known of the server, so ES256.
+        let auth = auth_accepting(&["ES256"]).await;
+        let identity = ClientIdentity::secret(CLIENT_ID, CLIENT_SECRET);
+        let endpoint = TokenEndpoint::new(auth.token_url(), identity).dpop_generated();
+        let oauth = OAuthMiddleware::new(ClientCredentials::at(endpoint.clone()));
+        oauth.token(oauth.default_key()).await.expect("token");
+        let key = endpoint.dpop_key().expect("generated");
+        assert_eq!(key.algorithm(), DpopAlgorithm::Es256);
     })
     .await;
 }
