@@ -170,7 +170,8 @@ impl OAuthMiddleware {
 
     /// Sends a kept request once more with `header` (and, for a DPoP-bound
     /// token, a fresh proof), and marks the answer with `outcome`. Whatever
-    /// it is, that answer is final.
+    /// it is, that answer is final; an API refusing the proof is an error
+    /// ([`Error::DpopProofRejected`]).
     async fn resend(
         &self,
         mut request: Request,
@@ -184,8 +185,9 @@ impl OAuthMiddleware {
         attach(&mut request, header, binding).map_err(middleware_error)?;
         let mut response = next.run(request, extensions).await?;
         if let Some(binding) = binding {
-            // Keep the nonce it may carry; the answer stays final.
-            binding.wants_nonce(&response);
+            // Keep the nonce it may carry; the answer stays final, unless
+            // it refuses the proof.
+            replays_for_nonce(binding, &response)?;
         }
         response.extensions_mut().insert(outcome);
         Ok(response)
@@ -227,6 +229,15 @@ impl OAuthMiddleware {
 
 fn middleware_error(error: Error) -> reqwest_middleware::Error {
     reqwest_middleware::Error::middleware(error)
+}
+
+/// Whether a DPoP-bound request's answer asks for a nonce (a replay);
+/// a proof refused outright is an error here, before any rejection is
+/// judged.
+fn replays_for_nonce(binding: &Binding, response: &Response) -> reqwest_middleware::Result<bool> {
+    binding
+        .needs_nonce_replay(response)
+        .map_err(middleware_error)
 }
 
 /// A request the API answered with `insufficient_scope`: its key, and the
@@ -365,7 +376,7 @@ impl OAuthMiddleware {
             attached.map_err(middleware_error)?;
             let response = next.clone().run(request, extensions).await?;
             if let Some(binding) = binding
-                && binding.wants_nonce(&response)
+                && replays_for_nonce(&binding, &response)?
             {
                 return Box::pin(self.nonce_replay(binding, kept, response, extensions, next))
                     .await;

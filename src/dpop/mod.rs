@@ -23,6 +23,13 @@
 //! error="use_dpop_nonce"` is replayed once with a new proof, the same
 //! token.
 //!
+//! A proof a server refuses (`invalid_dpop_proof`) is the client's fault:
+//! a key the server does not take, a clock further off than it allows, a
+//! bug. From an API (after any nonce replay) or from the token endpoint
+//! it is the same error, [`Error::DpopProofRejected`](crate::Error::DpopProofRejected)
+//! with the server's description; no token is renewed for it and nothing
+//! is replayed.
+//!
 //! ```
 //! use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 //! use reqwest_oauth::dpop::DpopKey;
@@ -52,6 +59,7 @@ mod key;
 mod nonce;
 mod pem;
 mod proof;
+mod refusal;
 mod rs256;
 mod signer;
 
@@ -60,6 +68,7 @@ pub(crate) use binding::Binding;
 pub(crate) use choice::KeyChoice;
 pub use jwk::jwk_thumbprint;
 pub use key::DpopKey;
+pub(crate) use refusal::rejected as proof_rejected;
 
 /// The request header a proof travels in.
 pub const DPOP_HEADER: &str = "dpop";

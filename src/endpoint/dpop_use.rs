@@ -101,6 +101,21 @@ impl DpopUse {
         let _ = (url, headers);
     }
 
+    /// With DPoP on, the token endpoint's `invalid_dpop_proof` as the
+    /// error an API's refusal of a proof is ([`Error::DpopProofRejected`]),
+    /// so one match serves both; other errors are left as they are.
+    pub(super) fn typed_refusal(&self, url: &reqwest::Url, error: Error) -> Error {
+        #[cfg(feature = "dpop")]
+        if let (Some(_), Error::TokenEndpoint(refused)) = (&self.key, &error)
+            && refused.code() == Some(&crate::error::ErrorCode::InvalidDpopProof)
+        {
+            let description = refused.description().map(str::to_owned);
+            return crate::dpop::proof_rejected(url, refused.status(), description);
+        }
+        let _ = url;
+        error
+    }
+
     /// A `Bearer` answer: fine without DPoP; with it, a downgrade.
     pub(super) fn bearer(&self, token: Token) -> Result<Token, Error> {
         #[cfg(feature = "dpop")]

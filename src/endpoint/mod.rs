@@ -363,7 +363,8 @@ impl TokenEndpoint {
 
     /// One exchange with the client authenticated by `auth`; with DPoP, a
     /// `use_dpop_nonce` refusal sends it once more, its proof now carrying
-    /// the nonce the refusal came with (RFC 9449 section 8).
+    /// the nonce the refusal came with (RFC 9449 section 8), and an
+    /// `invalid_dpop_proof` refusal is [`Error::DpopProofRejected`].
     async fn send(
         &self,
         http: &reqwest::Client,
@@ -377,14 +378,16 @@ impl TokenEndpoint {
             .err()
             .and_then(Error::endpoint_error)
             .is_some_and(|e| e.code() == Some(&ErrorCode::UseDpopNonce));
-        if !wants_nonce {
-            return first;
-        }
-        tracing::debug!(
-            host = target.url.host_str(),
-            "token endpoint asked for a DPoP nonce"
-        );
-        self.send_once(http, target, auth, grant).await
+        let answer = if wants_nonce {
+            tracing::debug!(
+                host = target.url.host_str(),
+                "token endpoint asked for a DPoP nonce"
+            );
+            self.send_once(http, target, auth, grant).await
+        } else {
+            first
+        };
+        answer.map_err(|error| target.dpop.typed_refusal(&target.url, error))
     }
 
     /// One exchange, exactly.

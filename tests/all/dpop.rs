@@ -654,3 +654,141 @@ async fn dpop_discovery_picks_the_generated_keys_algorithm_and_refuses_a_given_k
     })
     .await;
 }
+
+/// The crate's error inside a middleware error.
+fn oauth_error(error: &reqwest_middleware::Error) -> &Error {
+    Error::from_middleware(error).expect("the middleware's own error")
+}
+
+#[tokio::test]
+async fn dpop_api_refusing_the_proof_is_a_typed_error_and_renews_nothing() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let key = DpopKey::generate().expect("key");
+        let oauth = dpop_middleware(&auth, &key);
+        let http = client(&oauth);
+        echo(http.get(api.url("/")).send().await.expect("call")).await;
+        // The API's clock is ten minutes fast: every proof is too old.
+        api.set_dpop_clock_offset(600);
+        for _ in 0..3 {
+            let error = http
+                .get(api.url("/orders?page=1"))
+                .send()
+                .await
+                .expect_err("refused");
+            let error = oauth_error(&error);
+            match error {
+                Error::DpopProofRejected {
+                    origin,
+                    status,
+                    description,
+                } => {
+                    assert_eq!(origin, &api.origin());
+                    assert_eq!(*status, 401);
+                    assert_eq!(description.as_deref(), Some("iat outside the window"));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!error.is_transient() && error.is_dpop_proof_rejected());
+            assert!(
+                error.to_string().contains("iat outside the window"),
+                "{error}"
+            );
+        }
+        assert_eq!(auth.token_requests(), 1, "a refused proof renews no token");
+        assert_eq!(api.requests(), 4, "and replays nothing");
+        assert_eq!(oauth.stats().replays, 0);
+        // The clock put right, the same token works.
+        api.set_dpop_clock_offset(0);
+        echo(http.get(api.url("/")).send().await.expect("call")).await;
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dpop_proof_refused_after_the_nonce_replay_is_the_same_typed_error() {
+    within_timeout(async {
+        let (auth, _) = servers().await;
+        let api = MockServer::start().await;
+        let challenge = |error: &str| format!(r#"DPoP error="{error}", error_description="{error} here""#);
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .insert_header("www-authenticate", challenge("use_dpop_nonce"))
+                    .insert_header("dpop-nonce", "n-1"),
+            )
+            .up_to_n_times(1)
+            .mount(&api)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .insert_header("www-authenticate", challenge("invalid_dpop_proof")),
+            )
+            .mount(&api)
+            .await;
+        let key = DpopKey::generate().expect("key");
+        let oauth = dpop_middleware(&auth, &key);
+        let error = client(&oauth).get(api.uri()).send().await.expect_err("refused");
+        assert!(
+            matches!(
+                oauth_error(&error),
+                Error::DpopProofRejected { description: Some(d), .. } if d == "invalid_dpop_proof here"
+            ),
+            "{error:?}"
+        );
+        let sent = api.received_requests().await.expect("recorded");
+        assert_eq!(sent.len(), 2, "the nonce replay, then no more");
+        let proof = sent[1].headers["dpop"].to_str().expect("proof");
+        assert_eq!(part(proof, 1)["nonce"], "n-1");
+        assert_eq!(auth.token_requests(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dpop_token_endpoint_refusing_the_proof_is_the_same_typed_error() {
+    within_timeout(async {
+        // A clock the authorization server finds ten minutes slow.
+        let (auth, _) = servers().await;
+        auth.set_dpop_clock_offset(-600);
+        let oauth = dpop_middleware(&auth, &DpopKey::generate().expect("key"));
+        let error = oauth.token(oauth.default_key()).await.expect_err("refused");
+        let Error::DpopProofRejected {
+            origin,
+            status,
+            description,
+        } = &error
+        else {
+            panic!("{error:?}");
+        };
+        assert_eq!(origin, &auth.issuer());
+        assert_eq!(*status, 400);
+        assert_eq!(description.as_deref(), Some("iat outside the window"));
+        assert!(!error.is_transient());
+        assert_eq!(auth.token_requests(), 1, "not retried");
+        let again = oauth
+            .token(oauth.default_key())
+            .await
+            .expect_err("cooling down");
+        assert!(matches!(again, Error::CoolingDown { .. }), "{again:?}");
+        assert!(again.is_dpop_proof_rejected());
+        assert_eq!(
+            auth.token_requests(),
+            1,
+            "not asked again during the cooldown"
+        );
+
+        // A key in an algorithm the server does not take, sent without
+        // discovery to warn first: refused by the server, the same way.
+        let auth = auth_accepting(&["RS256"]).await;
+        let oauth = dpop_middleware(&auth, &DpopKey::generate().expect("key"));
+        let error = oauth.token(oauth.default_key()).await.expect_err("refused");
+        assert!(
+            matches!(error, Error::DpopProofRejected { .. }),
+            "{error:?}"
+        );
+    })
+    .await;
+}
