@@ -154,7 +154,10 @@ impl OAuthMiddleware {
             Ok(Err(reason)) => return Ok(skipped(rejected, reason)),
             Err(error) => return Err(middleware_error(error)),
         };
-        tracing::debug!("rejected token replaced; replaying the request");
+        tracing::debug!(
+            replay = "renewed",
+            "rejected token replaced; replaying the request"
+        );
         drop(rejected);
         let binding = lease.binding.as_ref();
         self.resend(
@@ -181,7 +184,12 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        Counters::bump(&self.inner.cache.counters().replays);
+        let counters = self.inner.cache.counters();
+        Counters::bump(match outcome {
+            // The token was fine; only the proof lacked the nonce.
+            ReplayOutcome::DpopNonce => &counters.dpop_nonce_replays,
+            _ => &counters.replays,
+        });
         attach(&mut request, header, binding).map_err(middleware_error)?;
         let mut response = next.run(request, extensions).await?;
         if let Some(binding) = binding {
@@ -211,10 +219,14 @@ impl OAuthMiddleware {
             Answer::Ours(Err(reason)) => return Ok(skipped(refused, reason)),
             Answer::Ours(Ok(replay)) => replay,
         };
-        tracing::debug!("the API asked for a DPoP nonce; replaying with it");
+        tracing::debug!(
+            replay = "dpop_nonce",
+            origin = %replay.url().origin().ascii_serialization(),
+            "the API asked for a DPoP nonce; replaying with it, same token"
+        );
         drop(refused);
         let authorization = binding.authorization().clone();
-        let outcome = ReplayOutcome::Replayed;
+        let outcome = ReplayOutcome::DpopNonce;
         self.resend(
             replay,
             authorization,
@@ -279,7 +291,7 @@ impl OAuthMiddleware {
             .lease(&slot)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        tracing::debug!(scope = %step.requested, "insufficient scope; replaying with a wider token");
+        tracing::debug!(replay = "step_up", scope = %step.requested, "insufficient scope; replaying with a wider token");
         drop(refused);
         let binding = lease.binding.as_ref();
         let outcome = ReplayOutcome::SteppedUp;

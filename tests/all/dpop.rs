@@ -792,3 +792,87 @@ async fn dpop_token_endpoint_refusing_the_proof_is_the_same_typed_error() {
     })
     .await;
 }
+
+/// Everything written by `tracing` while it is set, as text.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock()).into_owned()
+    }
+}
+
+/// `stats` as the `metrics` facade receives it: each counter by name.
+fn recorded_counters(stats: reqwest_oauth::Stats) -> std::collections::HashMap<String, u64> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // This thread only: the binary's other tests install no recorder.
+    metrics::with_local_recorder(&recorder, || stats.record_metrics("orders"));
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(count) => Some((key.key().name().to_owned(), count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dpop_nonce_replays_are_counted_apart_from_token_rejections() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test's runtime runs every task on this thread.
+    let _events = tracing::subscriber::set_default(subscriber);
+    within_timeout(async {
+        use reqwest_oauth::policy::ReplayOutcome;
+        let (auth, api) = servers().await;
+        let oauth = dpop_middleware(&auth, &DpopKey::generate().expect("key"));
+        let http = client(&oauth);
+        for nonce in ["n-1", "n-2"] {
+            // The API rotates its nonce: one replay each, same token.
+            api.require_dpop_nonce(Some(nonce));
+            let response = http.get(api.url("/")).send().await.expect("call");
+            let outcome = response.extensions().get::<ReplayOutcome>().copied();
+            assert_eq!(outcome, Some(ReplayOutcome::DpopNonce));
+            echo(response).await;
+        }
+        auth.revoke_all();
+        let response = http.get(api.url("/")).send().await.expect("call");
+        let outcome = response.extensions().get::<ReplayOutcome>().copied();
+        assert_eq!(outcome, Some(ReplayOutcome::Replayed), "a refused token");
+        echo(response).await;
+
+        let stats = oauth.stats();
+        assert_eq!(stats.dpop_nonce_replays, 2);
+        assert_eq!(stats.replays, 1, "only the refused token");
+        assert_eq!(auth.tokens_issued(), 2);
+        let counters = recorded_counters(stats);
+        assert_eq!(counters["reqwest_oauth_dpop_nonce_replays_total"], 2);
+        assert_eq!(counters["reqwest_oauth_replays_total"], 1);
+    })
+    .await;
+    let events = captured.text();
+    let nonce_events = events.matches(r#"replay="dpop_nonce""#).count();
+    assert_eq!(nonce_events, 2, "{events}");
+    assert_eq!(events.matches(r#"replay="renewed""#).count(), 1, "{events}");
+}
