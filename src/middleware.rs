@@ -458,22 +458,26 @@ mod tests {
             next: Next<'_>,
         ) -> reqwest_middleware::Result<reqwest::Response> {
             let future = self.0.handle(request, extensions, next);
-            self.1.store(std::mem::size_of_val(&*future), Ordering::SeqCst);
+            self.1
+                .store(std::mem::size_of_val(&*future), Ordering::SeqCst);
             Ok(http::Response::new(reqwest::Body::from("")).into())
         }
     }
 
     #[tokio::test]
     async fn a_cached_token_request_future_fits_the_allocators_fast_path() {
-        let oauth = crate::OAuthMiddleware::new(crate::source_fn(|_| async {
-            crate::Token::bearer("t")
-        }));
+        let oauth =
+            crate::OAuthMiddleware::new(crate::source_fn(|_| async { crate::Token::bearer("t") }));
         oauth.token(oauth.default_key()).await.expect("warm");
         let size = Arc::new(AtomicUsize::new(0));
         let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
             .with(Measure(oauth, size.clone()))
             .build();
-        client.get("https://api.example/").send().await.expect("answered");
+        client
+            .get("https://api.example/")
+            .send()
+            .await
+            .expect("answered");
         let size = size.load(Ordering::SeqCst);
         assert!(size > 0 && size <= ALLOCATOR_FAST_PATH, "{size} bytes");
     }
