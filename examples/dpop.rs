@@ -27,8 +27,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     auth.require_dpop_nonce(Some("as-nonce"));
     api.require_dpop_nonce(Some("api-nonce"));
 
-    // A P-256 key generated in memory; `DpopKey::es256_pem` or `es256_jwk`
-    // load one kept elsewhere (so that replicas, or restarts, share it).
+    // A P-256 (ES256) key generated in memory; `generate_with` makes an
+    // EdDSA or RS256 one, and `es256_pem`, `ed25519_jwk`, `rs256_der` and
+    // the like load one kept elsewhere (so that replicas, or restarts,
+    // share it). `TokenEndpoint::dpop_generated` picks the algorithm from
+    // the server's metadata instead.
     let key = DpopKey::generate()?;
     println!(
         "DPoP key thumbprint (the tokens' cnf.jkt): {}",

@@ -26,7 +26,7 @@ impl Binding {
         match *self {}
     }
 
-    pub(crate) fn wants_nonce(&self, _: &reqwest::Response) -> bool {
+    pub(crate) fn needs_nonce_replay(&self, _: &reqwest::Response) -> Result<bool, Error> {
         match *self {}
     }
 

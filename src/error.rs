@@ -147,6 +147,46 @@ pub enum Error {
         reason: String,
     },
 
+    /// A server refused a DPoP proof this crate made (feature `dpop`): an
+    /// API answered `401` with `WWW-Authenticate: DPoP
+    /// error="invalid_dpop_proof"` (after any nonce replay), or the token
+    /// endpoint answered `400` with `error: invalid_dpop_proof` (after any
+    /// nonce retry). The same variant for both, since the cause is the
+    /// same and on this side: a key or algorithm the server does not take,
+    /// a clock further off than the server allows (the proof's `iat`), or
+    /// a bug. So it is not transient, and a refusal by an API renews no
+    /// token and replays nothing; the response is not handed back, since
+    /// its status alone would read as a refused token.
+    ///
+    /// ```no_run
+    /// use reqwest_oauth::Error;
+    ///
+    /// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) {
+    /// if let Err(error) = client.get("https://api.example.com/things").send().await {
+    ///     if let Some(Error::DpopProofRejected { origin, description, .. }) =
+    ///         Error::from_middleware(&error)
+    ///     {
+    ///         eprintln!("{origin} refused our DPoP proof: {description:?}; is the clock right?");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[error("{origin} refused the DPoP proof ({status}){}", described(description))]
+    DpopProofRejected {
+        /// The origin (`https://host:port`) of the server that refused it.
+        origin: String,
+        /// The status it answered: `401` from an API, `400` from a token
+        /// endpoint.
+        status: StatusCode,
+        /// The server's `error_description`, if it gave one: from the
+        /// `WWW-Authenticate` challenge of an API, from the body of a
+        /// token endpoint. Anything the request sent is replaced by
+        /// `[redacted]`, and it is cut at 256 characters.
+        description: Option<String>,
+    },
+
     /// DPoP was on, and the token endpoint issued a `Bearer` token instead
     /// of a DPoP-bound one (feature `dpop`). Refused unless the endpoint
     /// allows it ([`TokenEndpoint::dpop_allow_bearer`](crate::endpoint::TokenEndpoint::dpop_allow_bearer)):
@@ -235,6 +275,15 @@ pub enum Error {
     FetchAborted,
 }
 
+/// `: <description>`, when a server gave one.
+#[cfg(feature = "dpop")]
+fn described(description: &Option<String>) -> String {
+    description
+        .as_deref()
+        .map(|text| format!(": {text}"))
+        .unwrap_or_default()
+}
+
 /// Lets a custom [`TokenSource`](crate::TokenSource) use `?` on reqwest
 /// calls, classified as the built-in grants classify them: a status error
 /// (from `error_for_status`) becomes an [`Error::TokenEndpoint`] with that
@@ -298,6 +347,30 @@ impl Error {
             Error::TokenEndpoint(e) => Some(e),
             Error::CoolingDown { last, .. } => last.endpoint_error(),
             _ => None,
+        }
+    }
+
+    /// Whether a server refused a DPoP proof ([`Error::DpopProofRejected`]),
+    /// also through a cooldown's error (requests for a key whose token
+    /// request was refused get that error until the cooldown ends).
+    ///
+    /// ```
+    /// use reqwest_oauth::Error;
+    ///
+    /// fn alert_on_clock_or_key(error: &Error) {
+    ///     if error.is_dpop_proof_rejected() {
+    ///         eprintln!("a server refused our DPoP proof: {error}");
+    ///     }
+    /// }
+    /// # alert_on_clock_or_key(&Error::NoRuntime);
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn is_dpop_proof_rejected(&self) -> bool {
+        match self {
+            Error::DpopProofRejected { .. } => true,
+            Error::CoolingDown { last, .. } => last.is_dpop_proof_rejected(),
+            _ => false,
         }
     }
 
@@ -416,6 +489,9 @@ pub enum ErrorCode {
     /// nonce; the request is sent again once with it.
     UseDpopNonce,
     /// `invalid_dpop_proof` (RFC 9449): the server refused the DPoP proof.
+    /// A built-in grant's token request refused this way is
+    /// [`Error::DpopProofRejected`], as an API's refusal is; this code is
+    /// what [`Error::from_token_response`] gives a custom source.
     InvalidDpopProof,
     /// Any other code, kept as sent.
     Other(String),

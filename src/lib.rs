@@ -82,6 +82,10 @@
 //! custom source gets the same typed error from a refusal with
 //! [`Error::from_token_response`], and `?` on a reqwest status error is
 //! classified the same way (408, 429, 5xx transient; other 4xx permanent).
+//! The API's own answers come back as responses, a rejected token's after
+//! one renewal and replay; the one exception is a DPoP proof the API
+//! refuses (feature `dpop`), which is the client's fault, not the
+//! token's: `Error::DpopProofRejected`, as from the token endpoint.
 //!
 //! # Fleet mode
 //!

@@ -64,6 +64,10 @@ impl Stats {
             ),
             ("reqwest_oauth_replays_total", self.replays),
             (
+                "reqwest_oauth_dpop_nonce_replays_total",
+                self.dpop_nonce_replays,
+            ),
+            (
                 "reqwest_oauth_rejection_cooldowns_total",
                 self.rejection_cooldowns,
             ),

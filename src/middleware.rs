@@ -154,7 +154,10 @@ impl OAuthMiddleware {
             Ok(Err(reason)) => return Ok(skipped(rejected, reason)),
             Err(error) => return Err(middleware_error(error)),
         };
-        tracing::debug!("rejected token replaced; replaying the request");
+        tracing::debug!(
+            replay = "renewed",
+            "rejected token replaced; replaying the request"
+        );
         drop(rejected);
         let binding = lease.binding.as_ref();
         self.resend(
@@ -170,7 +173,8 @@ impl OAuthMiddleware {
 
     /// Sends a kept request once more with `header` (and, for a DPoP-bound
     /// token, a fresh proof), and marks the answer with `outcome`. Whatever
-    /// it is, that answer is final.
+    /// it is, that answer is final; an API refusing the proof is an error
+    /// ([`Error::DpopProofRejected`]).
     async fn resend(
         &self,
         mut request: Request,
@@ -180,12 +184,18 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        Counters::bump(&self.inner.cache.counters().replays);
+        let counters = self.inner.cache.counters();
+        Counters::bump(match outcome {
+            // The token was fine; only the proof lacked the nonce.
+            ReplayOutcome::DpopNonce => &counters.dpop_nonce_replays,
+            _ => &counters.replays,
+        });
         attach(&mut request, header, binding).map_err(middleware_error)?;
         let mut response = next.run(request, extensions).await?;
         if let Some(binding) = binding {
-            // Keep the nonce it may carry; the answer stays final.
-            binding.wants_nonce(&response);
+            // Keep the nonce it may carry; the answer stays final, unless
+            // it refuses the proof.
+            replays_for_nonce(binding, &response)?;
         }
         response.extensions_mut().insert(outcome);
         Ok(response)
@@ -209,10 +219,14 @@ impl OAuthMiddleware {
             Answer::Ours(Err(reason)) => return Ok(skipped(refused, reason)),
             Answer::Ours(Ok(replay)) => replay,
         };
-        tracing::debug!("the API asked for a DPoP nonce; replaying with it");
+        tracing::debug!(
+            replay = "dpop_nonce",
+            origin = %replay.url().origin().ascii_serialization(),
+            "the API asked for a DPoP nonce; replaying with it, same token"
+        );
         drop(refused);
         let authorization = binding.authorization().clone();
-        let outcome = ReplayOutcome::Replayed;
+        let outcome = ReplayOutcome::DpopNonce;
         self.resend(
             replay,
             authorization,
@@ -227,6 +241,15 @@ impl OAuthMiddleware {
 
 fn middleware_error(error: Error) -> reqwest_middleware::Error {
     reqwest_middleware::Error::middleware(error)
+}
+
+/// Whether a DPoP-bound request's answer asks for a nonce (a replay);
+/// a proof refused outright is an error here, before any rejection is
+/// judged.
+fn replays_for_nonce(binding: &Binding, response: &Response) -> reqwest_middleware::Result<bool> {
+    binding
+        .needs_nonce_replay(response)
+        .map_err(middleware_error)
 }
 
 /// A request the API answered with `insufficient_scope`: its key, and the
@@ -362,7 +385,7 @@ impl OAuthMiddleware {
             attached.map_err(middleware_error)?;
             let response = next.clone().run(request, extensions).await?;
             if let Some(binding) = binding
-                && binding.wants_nonce(&response)
+                && replays_for_nonce(&binding, &response)?
             {
                 return Box::pin(self.nonce_replay(binding, kept, response, extensions, next))
                     .await;

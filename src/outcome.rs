@@ -29,6 +29,13 @@ pub enum ReplayOutcome {
     /// sent once more with a token for the wider scope; this is that
     /// response.
     SteppedUp,
+    /// The API asked for a DPoP nonce (`401` with `WWW-Authenticate: DPoP
+    /// error="use_dpop_nonce"`): the request was sent once more with a
+    /// proof carrying it, the same token (feature `dpop`); this is that
+    /// response. Counted in
+    /// [`Stats::dpop_nonce_replays`](crate::Stats::dpop_nonce_replays),
+    /// not in `replays`.
+    DpopNonce,
     /// This is the rejection itself; the request was not sent again.
     Skipped(SkipReason),
 }

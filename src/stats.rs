@@ -34,8 +34,16 @@ pub struct Stats {
     pub cooldown_rejections: u64,
     /// Fetches started in the background, ahead of expiry.
     pub background_refreshes: u64,
-    /// Requests replayed after the API rejected their token.
+    /// Requests replayed after the API rejected their token (renewed, or
+    /// a wider token for `insufficient_scope`).
     pub replays: u64,
+    /// Requests sent again, same token, because the API asked for a DPoP
+    /// nonce (`401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`,
+    /// feature `dpop`). Not in [`replays`](Self::replays): the token was
+    /// fine, the proof lacked the nonce, so a steady count here is a
+    /// server rotating nonces, not tokens being refused. (A token
+    /// endpoint's nonce retry is part of its token request.)
+    pub dpop_nonce_replays: u64,
     /// Times a key entered a rejection cooldown: the API rejected a token
     /// that a new one would likely not fix (see
     /// [`RejectionDamping`](crate::policy::RejectionDamping)).
@@ -60,6 +68,7 @@ pub(crate) struct Counters {
     pub(crate) cooldown_rejections: AtomicU64,
     pub(crate) background_refreshes: AtomicU64,
     pub(crate) replays: AtomicU64,
+    pub(crate) dpop_nonce_replays: AtomicU64,
     pub(crate) rejection_cooldowns: AtomicU64,
     pub(crate) rejections_damped: AtomicU64,
     pub(crate) max_waiters_per_fetch: AtomicU64,
@@ -82,6 +91,7 @@ impl Counters {
             cooldown_rejections: read(&self.cooldown_rejections),
             background_refreshes: read(&self.background_refreshes),
             replays: read(&self.replays),
+            dpop_nonce_replays: read(&self.dpop_nonce_replays),
             rejection_cooldowns: read(&self.rejection_cooldowns),
             rejections_damped: read(&self.rejections_damped),
             max_waiters_per_fetch: read(&self.max_waiters_per_fetch),

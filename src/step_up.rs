@@ -57,7 +57,7 @@ pub(crate) async fn answer<C>(
     };
     let slot = cache.slot(&router.key_for(&wider));
     let lease = cache.lease(&slot).await?;
-    tracing::debug!(scope = %requested, "insufficient scope; replaying with a wider token");
+    tracing::debug!(replay = "step_up", scope = %requested, "insufficient scope; replaying with a wider token");
     Ok(Answer::Replay(copy, lease))
 }
 

@@ -7,6 +7,7 @@ use reqwest::{Request, Response};
 use super::DpopKey;
 use super::nonce::asks_for_nonce;
 use super::proof::access_token_hash;
+use super::refusal::{api_description, refused_proof, rejected};
 use crate::Error;
 
 pub(crate) struct Binding {
@@ -49,11 +50,40 @@ impl Binding {
         Ok(())
     }
 
-    /// Remembers the nonce an API's response carries, and says whether the
-    /// API refused the proof for lacking it (`use_dpop_nonce`), so the
-    /// request goes again, same token, new proof.
-    pub(crate) fn wants_nonce(&self, response: &Response) -> bool {
+    /// Reads an API's answer to a proof: remembers the nonce it carries,
+    /// and says whether the API refused the proof for lacking it
+    /// (`use_dpop_nonce`: `true`, so the request goes again, same token,
+    /// new proof), or refused it outright (`invalid_dpop_proof`: the
+    /// error, instead of the rejection predicate, since a new token would
+    /// be refused the same way).
+    pub(crate) fn needs_nonce_replay(&self, response: &Response) -> Result<bool, Error> {
         let fresh = self.key.remember_nonce(response.url(), response.headers());
-        fresh && asks_for_nonce(response.status(), response.headers())
+        if fresh && asks_for_nonce(response.status(), response.headers()) {
+            return Ok(true);
+        }
+        match self.refusal(response) {
+            Some(refused) => Err(refused),
+            None => Ok(false),
+        }
+    }
+
+    /// The typed error for the API's refusal of this request's proof
+    /// (`invalid_dpop_proof`), when that is what `response` is.
+    fn refusal(&self, response: &Response) -> Option<Error> {
+        let described = refused_proof(response.status(), response.headers())?;
+        let token = self
+            .authorization
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("DPoP "))
+            .unwrap_or_default();
+        let description = described.map(|text| api_description(text, token));
+        let origin = response.url().origin().ascii_serialization();
+        tracing::warn!(
+            origin,
+            description = description.as_deref(),
+            "the API refused the DPoP proof; the token is kept"
+        );
+        Some(rejected(response.url(), response.status(), description))
     }
 }

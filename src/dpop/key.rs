@@ -4,31 +4,40 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use super::DpopAlgorithm;
+use super::jwk::{public_jwk, thumbprint_of};
 use super::nonce::Nonces;
+use super::pem::{Form, private_key_der};
+use super::signer::Signer;
 use crate::Error;
 
-/// A key that signs DPoP proofs: ES256 (P-256).
+/// A key that signs DPoP proofs: ES256 (P-256), EdDSA (Ed25519) or RS256
+/// (RSA).
 ///
 /// Cloning is cheap and clones share the key and the nonces servers gave
 /// it. The private half never shows in `Debug` or logs; the public half is
 /// in every proof's header.
 ///
+/// Each algorithm's key comes generated or from PEM (PKCS#8, or the
+/// traditional `EC PRIVATE KEY` / `RSA PRIVATE KEY`), PKCS#8 DER or a JWK
+/// with its private members.
+///
 /// ```
-/// use reqwest_oauth::dpop::DpopKey;
+/// use reqwest_oauth::dpop::{DpopAlgorithm, DpopKey};
 ///
 /// // A fresh key in memory, for this process only.
 /// let key = DpopKey::generate()?;
-/// // Or one kept elsewhere, so tokens survive a restart or are shared by
-/// // replicas: PKCS#8 PEM, or a JWK with its private `d`.
-/// let pem = std::fs::read("tests/fixtures/ec_private.pem")?;
-/// let same_everywhere = DpopKey::es256_pem(&pem)?;
-/// assert_eq!(same_everywhere.algorithm(), "ES256");
+/// assert_eq!(key.algorithm(), DpopAlgorithm::Es256);
 /// assert_eq!(key.public_jwk()["kty"], "EC");
+/// // Or one kept elsewhere, so tokens survive a restart or are shared by
+/// // replicas.
+/// let pem = std::fs::read("tests/fixtures/rsa_private.pem")?;
+/// let same_everywhere = DpopKey::rs256_pem(&pem)?;
+/// assert_eq!(same_everywhere.algorithm().as_str(), "RS256");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -37,7 +46,7 @@ pub struct DpopKey {
 }
 
 pub(super) struct KeyInner {
-    pub(super) pair: EcdsaKeyPair,
+    pub(super) signer: Signer,
     pub(super) rng: SystemRandom,
     /// `base64url(header JSON) + "."`: the same for every proof, so built once.
     pub(super) header_prefix: String,
@@ -47,78 +56,108 @@ pub(super) struct KeyInner {
 }
 
 impl DpopKey {
-    /// A new P-256 key, generated in memory.
+    /// A new ES256 (P-256) key, generated in memory.
     pub fn generate() -> Result<Self, Error> {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-            .map_err(|_| invalid("the system could not generate a P-256 key"))?;
-        Self::from_pair(pair)
+        Self::generate_with(DpopAlgorithm::Es256)
     }
 
-    /// A P-256 private key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    /// A new key for `algorithm`, generated in memory. An RSA key (2048
+    /// bits) takes a noticeable fraction of a second to generate; the
+    /// others, microseconds.
+    ///
+    /// ```
+    /// use reqwest_oauth::dpop::{DpopAlgorithm, DpopKey};
+    ///
+    /// let key = DpopKey::generate_with(DpopAlgorithm::EdDsa)?;
+    /// assert_eq!(key.public_jwk()["crv"], "Ed25519");
+    /// # Ok::<(), reqwest_oauth::Error>(())
+    /// ```
+    pub fn generate_with(algorithm: DpopAlgorithm) -> Result<Self, Error> {
+        Self::from_signer(Signer::generate(algorithm)?)
+    }
+
+    /// An ES256 (P-256) private key in PEM: PKCS#8 (`BEGIN PRIVATE KEY`)
+    /// or SEC1 (`BEGIN EC PRIVATE KEY`).
     pub fn es256_pem(pem: &[u8]) -> Result<Self, Error> {
-        let der = pem_body(pem)?;
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
-            .map_err(|_| invalid("not a PKCS#8 P-256 private key"))?;
-        Self::from_pair(pair)
+        Self::from_pem(DpopAlgorithm::Es256, pem)
     }
 
-    /// A P-256 private key as a JWK (`kty` `EC`, `crv` `P-256`, with `x`,
-    /// `y` and the private `d`).
+    /// An ES256 (P-256) private key in DER: PKCS#8, or SEC1.
+    pub fn es256_der(der: &[u8]) -> Result<Self, Error> {
+        Self::from_signer(Signer::from_der(DpopAlgorithm::Es256, der, Form::Pkcs8)?)
+    }
+
+    /// An ES256 private key as a JWK: `kty` `EC`, `crv` `P-256`, with `x`,
+    /// `y` and the private `d`.
     pub fn es256_jwk(jwk: &str) -> Result<Self, Error> {
-        let jwk: Value = serde_json::from_str(jwk).map_err(|_| invalid("the JWK is not JSON"))?;
-        if jwk["kty"] != "EC" || jwk["crv"] != "P-256" {
-            return Err(invalid("the JWK is not an EC P-256 key"));
-        }
-        let part = |name: &str| {
-            let text = jwk[name]
-                .as_str()
-                .ok_or_else(|| invalid("the JWK lacks x, y or d"))?;
-            URL_SAFE_NO_PAD
-                .decode(text)
-                .map_err(|_| invalid("the JWK's x, y or d is not base64url"))
-        };
-        let (d, x, y) = (part("d")?, part("x")?, part("y")?);
-        let point = [&[4u8][..], &x, &y].concat();
-        let pair = EcdsaKeyPair::from_private_key_and_public_key(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &d,
-            &point,
-        )
-        .map_err(|_| invalid("the JWK's d, x and y are not one P-256 key"))?;
-        Self::from_pair(pair)
+        Self::from_signer(Signer::from_jwk(DpopAlgorithm::Es256, jwk)?)
     }
 
-    fn from_pair(pair: EcdsaKeyPair) -> Result<Self, Error> {
-        // An uncompressed point: 0x04, then x and y, 32 bytes each.
-        let point = pair.public_key().as_ref();
-        let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
-            return Err(invalid("the public key is not an uncompressed P-256 point"));
-        };
-        let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
-        // RFC 7638: the required members, in lexicographic order, no spaces.
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
-        let public_jwk = json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
-        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk });
+    /// An EdDSA (Ed25519) private key in PEM: PKCS#8 (`BEGIN PRIVATE
+    /// KEY`, the only form Ed25519 keys are written in).
+    pub fn ed25519_pem(pem: &[u8]) -> Result<Self, Error> {
+        Self::from_pem(DpopAlgorithm::EdDsa, pem)
+    }
+
+    /// An EdDSA (Ed25519) private key in PKCS#8 DER.
+    pub fn ed25519_der(der: &[u8]) -> Result<Self, Error> {
+        Self::from_signer(Signer::from_der(DpopAlgorithm::EdDsa, der, Form::Pkcs8)?)
+    }
+
+    /// An EdDSA private key as a JWK (RFC 8037): `kty` `OKP`, `crv`
+    /// `Ed25519`, with `x` and the private `d`.
+    pub fn ed25519_jwk(jwk: &str) -> Result<Self, Error> {
+        Self::from_signer(Signer::from_jwk(DpopAlgorithm::EdDsa, jwk)?)
+    }
+
+    /// An RS256 (RSA, 2048 to 8192 bits) private key in PEM: PKCS#8
+    /// (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`).
+    pub fn rs256_pem(pem: &[u8]) -> Result<Self, Error> {
+        Self::from_pem(DpopAlgorithm::Rs256, pem)
+    }
+
+    /// An RS256 (RSA) private key in DER: PKCS#8, or PKCS#1.
+    pub fn rs256_der(der: &[u8]) -> Result<Self, Error> {
+        Self::from_signer(Signer::from_der(DpopAlgorithm::Rs256, der, Form::Pkcs8)?)
+    }
+
+    /// An RS256 private key as a JWK: `kty` `RSA`, with `n`, `e`, the
+    /// private `d` and the CRT members `p`, `q`, `dp`, `dq`, `qi` (all
+    /// required, and checked against one another).
+    pub fn rs256_jwk(jwk: &str) -> Result<Self, Error> {
+        Self::from_signer(Signer::from_jwk(DpopAlgorithm::Rs256, jwk)?)
+    }
+
+    fn from_pem(algorithm: DpopAlgorithm, pem: &[u8]) -> Result<Self, Error> {
+        let (form, der) = private_key_der(pem)?;
+        Self::from_signer(Signer::from_der(algorithm, &der, form)?)
+    }
+
+    fn from_signer(signer: Signer) -> Result<Self, Error> {
+        let members = signer.members()?;
+        let public_jwk = public_jwk(&members);
+        let alg = signer.algorithm().as_str();
+        let header = json!({ "typ": "dpop+jwt", "alg": alg, "jwk": public_jwk });
         let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(header.to_string()));
         Ok(DpopKey {
             inner: Arc::new(KeyInner {
-                pair,
+                signer,
                 rng: SystemRandom::new(),
                 header_prefix,
                 public_jwk,
-                thumbprint: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+                thumbprint: thumbprint_of(&members),
                 nonces: Nonces::default(),
             }),
         })
     }
 
-    /// The JWS algorithm proofs are signed with (`ES256`).
-    pub fn algorithm(&self) -> &'static str {
-        "ES256"
+    /// The JWS algorithm proofs are signed with.
+    pub fn algorithm(&self) -> DpopAlgorithm {
+        self.inner.signer.algorithm()
     }
 
-    /// The public key as a JWK (no private part).
+    /// The public key as a JWK: exactly the members RFC 7638 requires for
+    /// its `kty` (no private part).
     pub fn public_jwk(&self) -> &Value {
         &self.inner.public_jwk
     }
@@ -149,24 +188,8 @@ impl fmt::Debug for DpopKey {
     }
 }
 
-fn invalid(reason: &str) -> Error {
+pub(super) fn invalid(reason: &str) -> Error {
     Error::InvalidKey {
         reason: format!("DPoP key: {reason}"),
     }
-}
-
-/// The DER inside a PEM block: the base64 lines between the armour.
-fn pem_body(pem: &[u8]) -> Result<Vec<u8>, Error> {
-    let text = std::str::from_utf8(pem).map_err(|_| invalid("the PEM is not text"))?;
-    if !text.contains("-----BEGIN PRIVATE KEY-----") {
-        return Err(invalid("expected a PKCS#8 PEM (BEGIN PRIVATE KEY)"));
-    }
-    let body: String = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
-        .collect();
-    STANDARD
-        .decode(body)
-        .map_err(|_| invalid("the PEM body is not base64"))
 }

@@ -72,12 +72,7 @@ impl DpopKey {
         }
         let mut jwt = inner.header_prefix.clone();
         URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut jwt);
-        let signature = inner
-            .pair
-            .sign(&inner.rng, jwt.as_bytes())
-            .map_err(|_| failed("the key refused to sign"))?;
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jwt);
+        inner.signer.sign_into(&inner.rng, &mut jwt)?;
         Ok(jwt)
     }
 
@@ -109,7 +104,7 @@ fn target_uri(url: &Url) -> String {
     htu.into()
 }
 
-fn failed(reason: &str) -> Error {
+pub(super) fn failed(reason: &str) -> Error {
     Error::DpopProof {
         reason: reason.to_owned(),
     }

@@ -26,7 +26,7 @@ pub(super) async fn exchange(
     grant_type: &str,
     body_limit: usize,
     sent: &Sent<'_>,
-    dpop: &DpopUse<'_>,
+    dpop: &DpopUse,
 ) -> Result<Token, Error> {
     // Host and grant type only: never a parameter value that could be a secret.
     let span = tracing::debug_span!(
@@ -69,7 +69,7 @@ async fn answer(
     issued_at: Instant,
     body_limit: usize,
     sent: &Sent<'_>,
-    dpop: &DpopUse<'_>,
+    dpop: &DpopUse,
 ) -> Result<Token, Error> {
     let status = response.status();
     if status.is_redirection() {

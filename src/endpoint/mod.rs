@@ -80,12 +80,8 @@ pub struct TokenEndpoint {
     insecure_http: bool,
     /// What [`ClientAuth::AutoDetect`] found works, shared by clones.
     learned_auth: Arc<OnceLock<ClientAuth>>,
-    /// The key every token request proves possession of (RFC 9449).
-    #[cfg(feature = "dpop")]
-    dpop: Option<crate::dpop::DpopKey>,
-    /// Whether a `Bearer` answer is taken although DPoP is on.
-    #[cfg(feature = "dpop")]
-    dpop_allow_bearer: bool,
+    /// The key every token request proves possession of (RFC 9449), if any.
+    dpop: dpop_use::DpopSettings,
 }
 
 /// Where the token endpoint is: configured, or named by an issuer's metadata.
@@ -99,6 +95,8 @@ enum Location {
 struct Target {
     url: reqwest::Url,
     auth: ClientAuth,
+    /// The DPoP key for this server, if DPoP is on.
+    dpop: dpop_use::DpopUse,
 }
 
 impl TokenEndpoint {
@@ -140,10 +138,7 @@ impl TokenEndpoint {
             http: None,
             insecure_http: false,
             learned_auth: Arc::new(OnceLock::new()),
-            #[cfg(feature = "dpop")]
-            dpop: None,
-            #[cfg(feature = "dpop")]
-            dpop_allow_bearer: false,
+            dpop: dpop_use::DpopSettings::default(),
         }
     }
 
@@ -168,7 +163,36 @@ impl TokenEndpoint {
     #[cfg(feature = "dpop")]
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop(mut self, key: crate::dpop::DpopKey) -> Self {
-        self.dpop = Some(key);
+        self.dpop.choose(crate::dpop::KeyChoice::Given(key));
+        self
+    }
+
+    /// Turns DPoP on with a key generated in memory on the first token
+    /// request, for an algorithm the server accepts: the first of
+    /// [`DpopAlgorithm::PREFERRED`](crate::dpop::DpopAlgorithm::PREFERRED)
+    /// (ES256, EdDSA, RS256) that discovery's
+    /// `dpop_signing_alg_values_supported` lists; ES256 when the endpoint
+    /// is not discovered or the server lists none. A server listing only
+    /// algorithms the crate does not sign with is an
+    /// [`Error::InvalidKey`]. Clones of the endpoint share the key, which
+    /// [`dpop_key`](Self::dpop_key) shows once made; it lives as long as
+    /// the process (give a key with [`dpop`](Self::dpop) to share tokens
+    /// between replicas or across restarts).
+    ///
+    /// ```
+    /// use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::discover(
+    ///     "https://auth.example.com",
+    ///     ClientIdentity::public("my-app"),
+    /// )
+    /// .dpop_generated();
+    /// assert!(endpoint.dpop_key().is_none(), "made on the first token request");
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_generated(mut self) -> Self {
+        self.dpop.choose(crate::dpop::KeyChoice::generated());
         self
     }
 
@@ -178,35 +202,16 @@ impl TokenEndpoint {
     #[cfg(feature = "dpop")]
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop_allow_bearer(mut self) -> Self {
-        self.dpop_allow_bearer = true;
+        self.dpop.allow_bearer();
         self
     }
 
-    /// The DPoP key, if DPoP is on.
+    /// The DPoP key, if DPoP is on: the one given, or the one generated
+    /// ([`dpop_generated`](Self::dpop_generated)) once it is made.
     #[cfg(feature = "dpop")]
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop_key(&self) -> Option<&crate::dpop::DpopKey> {
-        self.dpop.as_ref()
-    }
-
-    /// The DPoP key's thumbprint, for `Debug` (never the key).
-    fn dpop_thumbprint(&self) -> Option<&str> {
-        #[cfg(feature = "dpop")]
-        return self.dpop.as_ref().map(crate::dpop::DpopKey::thumbprint);
-        #[cfg(not(feature = "dpop"))]
-        None
-    }
-
-    /// What this endpoint's requests do about DPoP.
-    fn dpop_use(&self) -> dpop_use::DpopUse<'_> {
-        dpop_use::DpopUse {
-            #[cfg(feature = "dpop")]
-            key: self.dpop.as_ref(),
-            #[cfg(feature = "dpop")]
-            allow_bearer: self.dpop_allow_bearer,
-            #[cfg(not(feature = "dpop"))]
-            off: std::marker::PhantomData,
-        }
+        self.dpop.key()
     }
 
     /// Sets how parameters are encoded in the body (default: form).
@@ -308,8 +313,8 @@ impl TokenEndpoint {
         let target = self.resolve().await?;
         let http = self.client_for(target.url.as_str())?;
         match target.auth {
-            ClientAuth::AutoDetect => self.auto_detect(http, &target.url, grant).await,
-            auth => self.send(http, &target.url, auth, grant).await,
+            ClientAuth::AutoDetect => self.auto_detect(http, &target, grant).await,
+            auth => self.send(http, &target, auth, grant).await,
         }
     }
 
@@ -319,13 +324,14 @@ impl TokenEndpoint {
     async fn auto_detect(
         &self,
         http: &reqwest::Client,
-        url: &reqwest::Url,
+        target: &Target,
         grant: &GrantRequest<'_>,
     ) -> Result<Token, Error> {
         if let Some(learned) = self.learned_auth.get() {
-            return self.send(http, url, *learned, grant).await;
+            return self.send(http, target, *learned, grant).await;
         }
-        let basic = self.send(http, url, ClientAuth::Basic, grant).await;
+        let url = &target.url;
+        let basic = self.send(http, target, ClientAuth::Basic, grant).await;
         let refused = basic
             .as_ref()
             .err()
@@ -344,7 +350,7 @@ impl TokenEndpoint {
             host = url.host_str(),
             "Basic client authentication refused; trying the body"
         );
-        let body = self.send(http, url, ClientAuth::Body, grant).await;
+        let body = self.send(http, target, ClientAuth::Body, grant).await;
         if body.is_ok() {
             tracing::info!(
                 host = url.host_str(),
@@ -357,38 +363,42 @@ impl TokenEndpoint {
 
     /// One exchange with the client authenticated by `auth`; with DPoP, a
     /// `use_dpop_nonce` refusal sends it once more, its proof now carrying
-    /// the nonce the refusal came with (RFC 9449 section 8).
+    /// the nonce the refusal came with (RFC 9449 section 8), and an
+    /// `invalid_dpop_proof` refusal is [`Error::DpopProofRejected`].
     async fn send(
         &self,
         http: &reqwest::Client,
-        url: &reqwest::Url,
+        target: &Target,
         auth: ClientAuth,
         grant: &GrantRequest<'_>,
     ) -> Result<Token, Error> {
-        let first = self.send_once(http, url, auth, grant).await;
+        let first = self.send_once(http, target, auth, grant).await;
         let wants_nonce = first
             .as_ref()
             .err()
             .and_then(Error::endpoint_error)
             .is_some_and(|e| e.code() == Some(&ErrorCode::UseDpopNonce));
-        if !wants_nonce {
-            return first;
-        }
-        tracing::debug!(
-            host = url.host_str(),
-            "token endpoint asked for a DPoP nonce"
-        );
-        self.send_once(http, url, auth, grant).await
+        let answer = if wants_nonce {
+            tracing::debug!(
+                host = target.url.host_str(),
+                "token endpoint asked for a DPoP nonce"
+            );
+            self.send_once(http, target, auth, grant).await
+        } else {
+            first
+        };
+        answer.map_err(|error| target.dpop.typed_refusal(&target.url, error))
     }
 
     /// One exchange, exactly.
     async fn send_once(
         &self,
         http: &reqwest::Client,
-        url: &reqwest::Url,
+        target: &Target,
         auth: ClientAuth,
         grant: &GrantRequest<'_>,
     ) -> Result<Token, Error> {
+        let url = &target.url;
         let proof = self.identity.prove(auth, url)?;
         // What this request carries that must never come back in an error.
         let mut sent = Sent::default();
@@ -402,11 +412,7 @@ impl TokenEndpoint {
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .header(CONTENT_TYPE, self.format.content_type());
-        #[cfg(feature = "dpop")]
-        if let Some(key) = &self.dpop {
-            let proof = key.proof_header("POST", url, None)?;
-            request = request.header(crate::dpop::DPOP_HEADER, proof);
-        }
+        request = target.dpop.prove(request, url)?;
         let body = match &proof {
             Proof::Basic { user, password, .. } => {
                 request = request.basic_auth(user, Some(password));
@@ -418,8 +424,8 @@ impl TokenEndpoint {
             }
         };
         let (grant_type, limit) = (grant.grant_type(), self.body_limit);
-        let dpop = self.dpop_use();
-        exchange::exchange(request.body(body), url, grant_type, limit, &sent, &dpop).await
+        let dpop = &target.dpop;
+        exchange::exchange(request.body(body), url, grant_type, limit, &sent, dpop).await
     }
 
     /// The HTTP client for a request to `url`: the one given, else the
@@ -436,15 +442,21 @@ impl TokenEndpoint {
     /// neither, auto-detected. A client without a secret never probes.
     async fn resolve(&self) -> Result<Target, Error> {
         let chosen = self.identity.chosen_auth();
-        let (url, auth) = match &self.location {
-            Location::Fixed(url) => (self.checked_url(url)?, chosen),
+        let (url, auth, dpop) = match &self.location {
+            Location::Fixed(url) => (
+                self.checked_url(url)?,
+                chosen,
+                self.dpop.for_server(&[]).await?,
+            ),
             Location::Discovered(discovery) => {
                 let http = self.client_for(&discovery.issuer)?;
                 let metadata = discovery.resolve(http).await?;
                 let auth = chosen.or_else(|| ClientAuth::from_supported(&metadata.auth_methods));
-                #[cfg(feature = "dpop")]
-                self.check_dpop_algs(&metadata.dpop_algs)?;
-                (self.checked_url(&metadata.token_endpoint)?, auth)
+                // A key whose algorithm the server lists (a given key
+                // that it does not list fails here, before a proof it
+                // would refuse is sent).
+                let dpop = self.dpop.for_server(&metadata.dpop_algs).await?;
+                (self.checked_url(&metadata.token_endpoint)?, auth, dpop)
             }
         };
         let auth = match auth {
@@ -452,26 +464,7 @@ impl TokenEndpoint {
             Some(auth) => auth,
             None => ClientAuth::AutoDetect,
         };
-        Ok(Target { url, auth })
-    }
-
-    /// With DPoP on, the server must accept the key's algorithm when it
-    /// lists the ones it does (`dpop_signing_alg_values_supported`): a
-    /// mismatch fails here, before a proof it would refuse is sent.
-    #[cfg(feature = "dpop")]
-    fn check_dpop_algs(&self, supported: &[String]) -> Result<(), Error> {
-        let Some(key) = &self.dpop else {
-            return Ok(());
-        };
-        if supported.is_empty() || supported.iter().any(|alg| alg == key.algorithm()) {
-            return Ok(());
-        }
-        Err(Error::InvalidKey {
-            reason: format!(
-                "DPoP key signs {} but the server accepts only {supported:?}",
-                key.algorithm()
-            ),
-        })
+        Ok(Target { url, auth, dpop })
     }
 
     /// Parses a token endpoint URL and applies the cleartext guard.
@@ -505,7 +498,7 @@ impl fmt::Debug for TokenEndpoint {
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
             .field("insecure_http", &self.insecure_http)
-            .field("dpop", &self.dpop_thumbprint())
+            .field("dpop", &self.dpop.thumbprint())
             .field(
                 "discovered",
                 &matches!(self.location, Location::Discovered(_)),

@@ -152,6 +152,28 @@ impl ApiServer {
     pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
         self.state.dpop.require_nonce(nonce);
     }
+
+    /// Judges DPoP proofs' `iat` as if this API's clock were `seconds`
+    /// ahead (negative: behind), as an API with a drifting clock does: a
+    /// proof more than a minute off is refused with `401` and
+    /// `WWW-Authenticate: DPoP error="invalid_dpop_proof",
+    /// error_description="iat outside the window"`.
+    ///
+    /// ```
+    /// use reqwest_oauth::testkit::{ApiServer, AuthServer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let auth = AuthServer::builder().client("id", "secret").start().await?;
+    /// let api = ApiServer::start(&auth).await?;
+    /// api.set_dpop_clock_offset(300); // five minutes fast
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn set_dpop_clock_offset(&self, seconds: i64) {
+        self.state.dpop.set_clock_offset(seconds);
+    }
 }
 
 async fn handle(

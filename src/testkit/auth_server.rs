@@ -40,6 +40,8 @@ pub struct AuthServerBuilder {
     lifetime: Option<Duration>,
     refresh_tokens: RefreshTokens,
     workload: workload::WorkloadBuilder,
+    #[cfg(feature = "dpop")]
+    dpop_algs: Option<Vec<String>>,
 }
 
 /// Whether the password grant also issues refresh tokens, and how.
@@ -210,6 +212,31 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Accepts DPoP proofs signed with these algorithms only, and lists
+    /// them as `dpop_signing_alg_values_supported` in its metadata
+    /// (default: `ES256`, `EdDSA` and `RS256`). A proof in another is
+    /// refused with `invalid_dpop_proof`.
+    ///
+    /// ```
+    /// use reqwest_oauth::testkit::AuthServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// // Like a server that takes RSA proofs only.
+    /// let auth = AuthServer::builder()
+    ///     .client("id", "secret")
+    ///     .dpop_algs(["RS256"])
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_algs<S: Into<String>>(mut self, algs: impl IntoIterator<Item = S>) -> Self {
+        self.dpop_algs = Some(algs.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Starts the server on a free port of 127.0.0.1.
     pub async fn start(self) -> std::io::Result<AuthServer> {
         let state = Arc::new(AuthState {
@@ -227,7 +254,10 @@ impl AuthServerBuilder {
             by_grant_type: Mutex::new(HashMap::new()),
             workload: self.workload.build()?,
             #[cfg(feature = "dpop")]
-            dpop: super::dpop::DpopGate::default(),
+            dpop: match self.dpop_algs {
+                Some(algs) => super::dpop::DpopGate::accepting(algs),
+                None => super::dpop::DpopGate::default(),
+            },
         });
         let router = axum::Router::new()
             .route(TOKEN_PATH, axum::routing::post(token))
@@ -340,6 +370,41 @@ impl AuthServer {
         self.state.dpop.require_nonce(nonce);
     }
 
+    /// Judges DPoP proofs' `iat` as if this server's clock were `seconds`
+    /// ahead (negative: behind), as a server with a drifting clock does: a
+    /// proof more than a minute off is refused `400 invalid_dpop_proof`.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn set_dpop_clock_offset(&self, seconds: i64) {
+        self.state.dpop.set_clock_offset(seconds);
+    }
+
+    /// The thumbprint of the DPoP key `token` is bound to (its `cnf.jkt`,
+    /// computed by this server from the proof's JWK), if it is bound.
+    ///
+    /// ```
+    /// use reqwest_oauth::dpop::DpopKey;
+    /// use reqwest_oauth::endpoint::{ClientIdentity, TokenEndpoint};
+    /// use reqwest_oauth::testkit::AuthServer;
+    /// use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let auth = AuthServer::builder().client("id", "secret").start().await?;
+    /// let key = DpopKey::generate()?;
+    /// let endpoint = TokenEndpoint::new(auth.token_url(), ClientIdentity::secret("id", "secret"))
+    ///     .dpop(key.clone());
+    /// let oauth = OAuthMiddleware::new(ClientCredentials::at(endpoint));
+    /// let token = oauth.token(oauth.default_key()).await?;
+    /// assert_eq!(auth.dpop_jkt(token.secret()).as_deref(), Some(key.thumbprint()));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_jkt(&self, token: &str) -> Option<String> {
+        self.state.tokens.jkt(token)
+    }
+
     pub(super) fn state(&self) -> &Arc<AuthState> {
         &self.state
     }
@@ -347,7 +412,7 @@ impl AuthServer {
 
 /// Issuer metadata (OpenID Connect discovery 1.0, RFC 8414), naming the
 /// token endpoint on the address the client used.
-async fn metadata(headers: HeaderMap) -> Response {
+async fn metadata(State(state): State<Arc<AuthState>>, headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
@@ -363,7 +428,7 @@ async fn metadata(headers: HeaderMap) -> Response {
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
         ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "dpop_signing_alg_values_supported": ["ES256"],
+        "dpop_signing_alg_values_supported": dpop_algs(&state),
     }))
     .into_response()
 }
@@ -424,6 +489,18 @@ async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: By
             axum::Json(json!({ "error": code, "error_description": description })),
         )
             .into_response(),
+    }
+}
+
+/// The algorithms the metadata lists for DPoP proofs: none without the
+/// `dpop` feature, since the server then checks no proof.
+fn dpop_algs(state: &AuthState) -> Vec<String> {
+    #[cfg(feature = "dpop")]
+    return state.dpop.algs().to_vec();
+    #[cfg(not(feature = "dpop"))]
+    {
+        let _ = state;
+        Vec::new()
     }
 }
 
