@@ -10,7 +10,6 @@ mod support;
 #[path = "../tests/all/common/hold_first.rs"]
 mod hold_first;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware};
 use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use support::peers::{MiddleAuth, Oauth2Cache, TokenEndpoint, middle_authorizer};
 use support::rounds::{System, interleave, rounds};
-use support::{CountingSource, Terminal, chain, request};
+use support::{CountingSource, Terminal, request};
 
 const BURST: usize = 10_000;
 const WAVE: usize = 1_000;
@@ -34,17 +33,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// 10,000 concurrent requests through a chain `make` builds cold (inside
-/// the timed span: middle and aliri can only be built by fetching); the
-/// time until all have their answer, in ns.
-async fn burst<F, Fut>(make: F) -> f64
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Arc<dyn Middleware>>,
-{
-    let start = Instant::now();
-    let client: Arc<ClientWithMiddleware> =
-        Arc::new(chain(Some(make().await), Arc::new(Terminal::default())));
+/// 10,000 concurrent requests through a chain around a cold middleware;
+/// the time from `start` until all have their answer, in ns. The client
+/// (whose reqwest `Client` loads the platform's root certificates, a few
+/// milliseconds) is built before the clock starts, as a program builds it
+/// before its first request; so are the middlewares that can be built
+/// without fetching. middle's authorizer can only be built by fetching, so
+/// its `start` is taken before it is built.
+async fn burst(start: Instant, client: ClientWithMiddleware) -> f64 {
+    let client = Arc::new(client);
     let tasks: Vec<_> = (0..BURST)
         .map(|_| {
             let client = client.clone();
@@ -55,6 +52,14 @@ where
         assert_eq!(task.await.expect("no panic").expect("request"), 200);
     }
     start.elapsed().as_nanos() as f64
+}
+
+/// A chain around a cold middleware, on a reqwest `Client` built before.
+fn cold_chain(client: reqwest::Client, middleware: Arc<dyn Middleware>) -> ClientWithMiddleware {
+    ClientBuilder::new(client)
+        .with_arc(middleware)
+        .with_arc(Arc::new(Terminal::default()))
+        .build()
 }
 
 /// Cold bursts, interleaved with one plain token round trip (the unit).
@@ -85,23 +90,24 @@ fn cold_burst(rt: &tokio::runtime::Runtime) {
             })
         }),
         System::new(names[1], || {
-            rt.block_on(burst(|| async {
-                Arc::new(OAuthMiddleware::new(ClientCredentials::new(
-                    u1.as_str(),
-                    "id",
-                    "secret",
-                ))) as Arc<dyn Middleware>
-            }))
+            let grant = ClientCredentials::new(u1.as_str(), "id", "secret");
+            let client = cold_chain(
+                reqwest::Client::new(),
+                Arc::new(OAuthMiddleware::new(grant)),
+            );
+            rt.block_on(burst(Instant::now(), client))
         }),
         System::new(names[2], || {
-            rt.block_on(burst(|| async {
-                Arc::new(Oauth2Cache::new(u2)) as Arc<dyn Middleware>
-            }))
+            let client = cold_chain(reqwest::Client::new(), Arc::new(Oauth2Cache::new(u2)));
+            rt.block_on(burst(Instant::now(), client))
         }),
         System::new(names[3], || {
-            rt.block_on(burst(|| async {
-                Arc::new(MiddleAuth(middle_authorizer(u3).await)) as Arc<dyn Middleware>
-            }))
+            let http = reqwest::Client::new();
+            rt.block_on(async {
+                let start = Instant::now();
+                let middle = Arc::new(MiddleAuth(middle_authorizer(u3).await));
+                burst(start, cold_chain(http, middle)).await
+            })
         }),
     ];
     let rounds = rounds(15);

@@ -133,9 +133,12 @@ impl Middleware for TokioMutexCache {
 }
 
 /// A `tokio::sync::RwLock` around the cached header: read lock on a hit;
-/// write lock, re-check and fetch on a miss.
+/// write lock, re-check and fetch (taking `.1`, zero by default) on a miss.
 #[derive(Default)]
-pub struct TokioRwLockCache(tokio::sync::RwLock<Option<(HeaderValue, Instant)>>);
+pub struct TokioRwLockCache(
+    pub tokio::sync::RwLock<Option<(HeaderValue, Instant)>>,
+    pub Duration,
+);
 
 #[async_trait::async_trait]
 impl Middleware for TokioRwLockCache {
@@ -156,6 +159,9 @@ impl Middleware for TokioRwLockCache {
                 match cached.as_ref() {
                     Some((header, until)) if Instant::now() < *until => header.clone(),
                     _ => {
+                        if !self.1.is_zero() {
+                            tokio::time::sleep(self.1).await;
+                        }
                         let header = bearer_header("rwlock-token");
                         *cached = Some((header.clone(), Instant::now() + LIFETIME));
                         header

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-
 use super::TokenCache;
-use super::slot::{Cached, Flight, FlightGuard, FlightResult, FlightState, Lookup, Slot};
+use super::slot::{Cached, Flight, FlightGuard, FlightState, Lookup, Slot};
+use super::waiters::Waiters;
 use crate::retry::with_retries;
 use crate::source::FetchReason;
 use crate::stats::Counters;
@@ -17,7 +16,7 @@ use crate::{Error, FetchContext, Token};
 
 enum Joined<T> {
     Ready(T),
-    Waiting(watch::Receiver<FlightResult>),
+    Waiting(Arc<Waiters>),
 }
 
 impl TokenCache {
@@ -36,7 +35,7 @@ impl TokenCache {
             Some(taken) => Joined::Ready(taken),
             None => self.join_or_start(slot, now, &take)?,
         };
-        let mut done = match joined {
+        let done = match joined {
             Joined::Ready(taken) => {
                 self.counters.cache_hits.add();
                 return Ok((taken, false));
@@ -48,10 +47,7 @@ impl TokenCache {
             audience = slot.key.audience(),
             "no usable token cached; waiting for the fetch"
         );
-        let cached = match done.wait_for(Option::is_some).await {
-            Ok(result) => result.clone().unwrap_or(Err(Error::FetchAborted)),
-            Err(_) => Err(Error::FetchAborted),
-        }?;
+        let cached = done.wait().await?;
         // A token a fleet read from its store was fetched elsewhere, maybe
         // long ago: not "fetched for this request", so a 401 may renew it.
         Ok((take(&cached), !cached.token.is_shared()))
@@ -149,10 +145,10 @@ impl TokenCache {
         reason: FetchReason,
         previous: Option<Arc<Token>>,
         waiters: u64,
-    ) -> Result<watch::Receiver<FlightResult>, Error> {
+    ) -> Result<Arc<Waiters>, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let id = self.flight_ids.fetch_add(1, Ordering::Relaxed);
-        let (tx, done) = watch::channel(None);
+        let (done, publisher) = Waiters::new();
         state.running = Some(Box::new(Flight {
             id,
             done: done.clone(),
@@ -180,7 +176,7 @@ impl TokenCache {
             }
             let result = task.run().await;
             // Nobody waiting is fine: the token is cached for the next request.
-            let _ = tx.send(Some(result));
+            publisher.publish(result);
         });
         Ok(done)
     }

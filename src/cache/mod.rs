@@ -21,6 +21,7 @@ mod lifetimes;
 mod slot;
 #[cfg(test)]
 mod tests;
+mod waiters;
 
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};

@@ -7,14 +7,11 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
-use tokio::sync::watch;
 
 use super::damping::Damping;
 use super::lifetimes::Schedule;
+use super::waiters::Waiters;
 use crate::{Error, Token, TokenRequest};
-
-/// What every waiter of one fetch receives: `None` until it ends.
-pub(super) type FlightResult = Option<Result<Arc<Cached>, Error>>;
 
 pub(crate) struct Slot {
     pub(crate) key: TokenRequest,
@@ -89,7 +86,7 @@ pub(super) struct FlightState {
 
 pub(super) struct Flight {
     pub(super) id: u64,
-    pub(super) done: watch::Receiver<FlightResult>,
+    pub(super) done: Arc<Waiters>,
     pub(super) waiters: u64,
 }
 

@@ -276,3 +276,42 @@ fn a_borrowed_key_hashes_and_compares_as_the_request_it_names() {
         hasher.hash_one(KeyRef::of(&moved))
     );
 }
+
+#[test]
+fn waiters_of_a_fetch_dropped_with_its_runtime_get_an_error_not_a_hang() {
+    // A gate nobody opens: the fetch never finishes on its own.
+    let source = Arc::new(Counting {
+        gate: Some(Arc::new(tokio::sync::Notify::new())),
+        ..Counting::default()
+    });
+    let cache = Arc::new(cache(&source, &Arc::new(ManualClock::new())));
+    let runtime = |threads: usize| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let (doomed, survivor) = (runtime(1), runtime(1));
+    // The fetch task is spawned on `doomed`.
+    let starter = cache.clone();
+    doomed.block_on(async move {
+        let slot = starter.slot(&Key::Default);
+        let started = tokio::time::timeout(Duration::from_millis(50), starter.lease(&slot));
+        assert!(started.await.is_err(), "the gated fetch cannot finish");
+    });
+    let waiter = cache.clone();
+    let waiting = survivor.spawn(async move {
+        let slot = waiter.slot(&Key::Default);
+        waiter.lease(&slot).await.map(|_| ())
+    });
+    drop(doomed);
+    let outcome =
+        survivor.block_on(async { tokio::time::timeout(Duration::from_secs(5), waiting).await });
+    match outcome {
+        Ok(Ok(Err(Error::FetchAborted))) => {}
+        Ok(other) => panic!("expected FetchAborted, got {other:?}"),
+        Err(_) => panic!("the waiter hung on a fetch that can never finish"),
+    }
+    assert_eq!(source.calls.load(Ordering::SeqCst), 0, "nothing was issued");
+}
