@@ -11,7 +11,7 @@
 //!
 //! | store | for |
 //! |---|---|
-//! | [`RedisStore`] (feature `redis`) | processes on many hosts, through Redis or Valkey |
+//! | [`RedisStore`] (feature `redis`) | processes on many hosts, through Redis or Valkey (one server; a Cluster with `redis-cluster`; Sentinel, following the master through a failover, with `redis-sentinel`) |
 //! | [`MemoryStore`] | clients built apart in one process; tests |
 //! | your own [`TokenStore`] | any store with expiring keys and "set if absent" |
 //!
@@ -62,6 +62,8 @@ mod memory;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis-sentinel")]
+mod sentinel;
 mod source;
 mod store;
 

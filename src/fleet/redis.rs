@@ -6,11 +6,13 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::BoxFuture;
+#[cfg(feature = "redis-sentinel")]
+use super::sentinel::SentinelConnection;
 use super::{StoreError, TokenStore};
 
 /// How long one store command may take before the process gives up on the
 /// store and fetches alone.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Releases a lock only for the owner that holds it.
 const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then
@@ -59,13 +61,16 @@ pub struct RedisStore {
     scripts: Scripts,
 }
 
-/// One Redis, or a Redis Cluster (whose connection routes each command to
-/// the node serving its key's slot).
+/// One Redis, a Redis Cluster (whose connection routes each command to
+/// the node serving its key's slot), or the master Redis Sentinel names
+/// (whose connection follows it through a failover).
 #[derive(Clone)]
 enum Connection {
     Single(ConnectionManager),
     #[cfg(feature = "redis-cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
+    #[cfg(feature = "redis-sentinel")]
+    Sentinel(SentinelConnection),
 }
 
 #[derive(Clone)]
@@ -74,6 +79,10 @@ enum Client {
     /// Boxed: twice the size of the other, in a store made once.
     #[cfg(feature = "redis-cluster")]
     Cluster(Box<redis::cluster::ClusterClient>),
+    /// The master's client is the one resolved most recently, so it is
+    /// read from the connection at release time.
+    #[cfg(feature = "redis-sentinel")]
+    Sentinel(SentinelConnection),
 }
 
 impl redis::aio::ConnectionLike for Connection {
@@ -85,6 +94,8 @@ impl redis::aio::ConnectionLike for Connection {
             Connection::Single(connection) => connection.req_packed_command(command),
             #[cfg(feature = "redis-cluster")]
             Connection::Cluster(connection) => connection.req_packed_command(command),
+            #[cfg(feature = "redis-sentinel")]
+            Connection::Sentinel(connection) => connection.req_packed_command(command),
         }
     }
 
@@ -102,6 +113,10 @@ impl redis::aio::ConnectionLike for Connection {
             Connection::Cluster(connection) => {
                 connection.req_packed_commands(pipeline, offset, count)
             }
+            #[cfg(feature = "redis-sentinel")]
+            Connection::Sentinel(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
         }
     }
 
@@ -110,6 +125,8 @@ impl redis::aio::ConnectionLike for Connection {
             Connection::Single(connection) => connection.get_db(),
             #[cfg(feature = "redis-cluster")]
             Connection::Cluster(connection) => connection.get_db(),
+            #[cfg(feature = "redis-sentinel")]
+            Connection::Sentinel(connection) => connection.get_db(),
         }
     }
 }
@@ -130,11 +147,7 @@ impl RedisStore {
     /// that long at most before the process fetches alone.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::new)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1);
-        let connection = ConnectionManager::new_with_config(client.clone(), config)
+        let connection = ConnectionManager::new_with_config(client.clone(), manager_config())
             .await
             .map_err(refused)?;
         let store = Self::with(Connection::Single(connection), Some(Client::Single(client)));
@@ -162,6 +175,60 @@ impl RedisStore {
         );
         store.ping().await?;
         Ok(store)
+    }
+
+    /// Connects to the master that Redis Sentinel names for `service_name`,
+    /// asking the `sentinels` (URLs as for [`connect`](Self::connect); a
+    /// sentinel's own password goes in its URL, `redis://:password@host:26379`).
+    /// `master` gives what connecting to the master needs beyond its
+    /// address (password, user, database, TLS), `None` if nothing.
+    ///
+    /// Proves the connection as [`connect`](Self::connect) does, failing
+    /// with the cause: no sentinel answered, none knows `service_name`, the
+    /// master is down, or it refused the password.
+    ///
+    /// After a failover the store follows the master: a command that fails
+    /// as if the master were gone (a connection error or timeout, or
+    /// `READONLY` from a demoted master) makes the store ask the sentinels
+    /// again (one task at a time; the others take its answer), and if they
+    /// name another master the command is sent once more to it. Until they
+    /// do, commands fail and each process fetches alone, as with a Redis
+    /// that is down; no request fails. A store call that meets a failover
+    /// takes at most about three seconds: the failed command, asking the
+    /// sentinels, and the command again, each bounded by a second.
+    ///
+    /// Sentinel's own limits stay: a token or lock written to the old
+    /// master after the failover and before the sentinels demote it is lost
+    /// with it, which costs the fleet one more token request.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), reqwest_oauth::fleet::StoreError> {
+    /// use redis::RedisConnectionInfo;
+    /// use redis::sentinel::SentinelNodeConnectionInfo;
+    /// use reqwest_oauth::fleet::RedisStore;
+    ///
+    /// let master = SentinelNodeConnectionInfo::default()
+    ///     .set_redis_connection_info(RedisConnectionInfo::default().set_password("master-secret"));
+    /// let store = RedisStore::connect_sentinel(
+    ///     &["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    ///     "fleet",
+    ///     Some(master),
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis-sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
+    pub async fn connect_sentinel(
+        sentinels: &[&str],
+        service_name: &str,
+        master: Option<redis::sentinel::SentinelNodeConnectionInfo>,
+    ) -> Result<Self, StoreError> {
+        let connection = SentinelConnection::connect(sentinels, service_name, master).await?;
+        Ok(Self::with(
+            Connection::Sentinel(connection.clone()),
+            Some(Client::Sentinel(connection)),
+        ))
     }
 
     /// Uses a connection you configured yourself (TLS, timeouts). Not
@@ -193,14 +260,28 @@ impl RedisStore {
     }
 }
 
+/// Every connection to a master: commands and connecting time out after
+/// [`RESPONSE_TIMEOUT`], and a dropped connection is reconnected once.
+pub(super) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+}
+
+/// Whether Redis refused to authenticate the client (no password, or a
+/// wrong one).
+pub(super) fn is_auth_error(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || error
+            .code()
+            .is_some_and(|code| code == "NOAUTH" || code == "WRONGPASS")
+}
+
 /// Names the likely cause of a refused connection. Redis' own message never
 /// holds the password, so it is kept.
 fn refused(error: redis::RedisError) -> StoreError {
-    let auth = error.kind() == redis::ErrorKind::AuthenticationFailed
-        || error
-            .code()
-            .is_some_and(|code| code == "NOAUTH" || code == "WRONGPASS");
-    if auth {
+    if is_auth_error(&error) {
         return StoreError::new(format!(
             "Redis refused to authenticate this client ({error}); give the user and password in the URL: redis://user:password@host:port"
         ));
@@ -335,16 +416,23 @@ impl TokenStore for RedisStore {
         invocation.arg(owner);
         let released = || -> redis::RedisResult<i64> {
             match client {
-                Client::Single(client) => {
-                    let mut connection = client.get_connection_with_timeout(RESPONSE_TIMEOUT)?;
-                    connection.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
-                    connection.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
-                    invocation.invoke(&mut connection)
-                }
+                Client::Single(client) => invocation.invoke(&mut blocking(client)?),
                 #[cfg(feature = "redis-cluster")]
                 Client::Cluster(client) => invocation.invoke(&mut client.get_connection()?),
+                #[cfg(feature = "redis-sentinel")]
+                Client::Sentinel(connection) => {
+                    invocation.invoke(&mut blocking(&connection.master_client())?)
+                }
             }
         };
         released().map(drop).map_err(StoreError::new)
     }
+}
+
+/// A blocking connection to one Redis, bounded like the shared one.
+fn blocking(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+    let connection = client.get_connection_with_timeout(RESPONSE_TIMEOUT)?;
+    connection.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+    connection.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+    Ok(connection)
 }

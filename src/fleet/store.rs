@@ -69,7 +69,10 @@ pub trait TokenStore: Send + Sync + 'static {
             .enable_time()
             .build()
             .map_err(StoreError::new)?;
-        let unlock = tokio::time::timeout(Duration::from_secs(1), self.unlock(key, owner));
+        // The timeout is made inside `block_on`: a timer needs the context
+        // of a runtime, and this thread has none of its own.
+        let unlock =
+            async { tokio::time::timeout(Duration::from_secs(1), self.unlock(key, owner)).await };
         runtime
             .block_on(unlock)
             .map_err(|_| StoreError::new("releasing the lock timed out"))?

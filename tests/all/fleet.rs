@@ -221,6 +221,26 @@ async fn a_lock_held_when_the_runtime_shuts_down_is_released() {
     .await;
 }
 
+/// The provided `TokenStore::unlock_blocking` (which `MemoryStore` keeps)
+/// runs where a lock dropped at shutdown is released: on a plain thread,
+/// outside any runtime.
+#[test]
+fn the_provided_blocking_release_needs_no_runtime() {
+    let store = MemoryStore::new();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let lease = Duration::from_secs(30);
+    let locked = runtime.block_on(store.try_lock(fleet::LOCK_KEY, "holder", lease));
+    assert!(locked.expect("locks"));
+    drop(runtime);
+    let releasing = store.clone();
+    let released = std::thread::spawn(move || releasing.unlock_blocking(fleet::LOCK_KEY, "holder"))
+        .join()
+        .expect("the release does not panic");
+    released.expect("released");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(fleet::the_lock_is_free(&store));
+}
+
 #[tokio::test]
 async fn a_failed_renewal_keeps_serving_the_current_shared_token() {
     within_timeout(async {

@@ -14,6 +14,7 @@ mod fleet_cluster;
 mod fleet_encryption;
 mod fleet_processes;
 mod fleet_redis;
+mod fleet_sentinel;
 mod interop;
 mod private_key_jwt;
 mod refresh;

@@ -6,6 +6,7 @@ pub mod fleet;
 pub mod fleet_process;
 pub mod hold_first;
 pub mod redis;
+pub mod sentinel;
 
 use std::time::Duration;
 

@@ -99,6 +99,12 @@ fn spawn(port: u16, password: Option<&str>) -> Option<Child> {
     if let Some(password) = password {
         command.args(["--requirepass", password]);
     }
+    launch(command)
+}
+
+/// Starts a `redis-server` command, or returns `None` (saying why) when it
+/// cannot start and `REQUIRE_REDIS` is unset.
+pub fn launch(mut command: Command) -> Option<Child> {
     match command.stdout(Stdio::null()).spawn() {
         Ok(child) => Some(child),
         Err(error) if std::env::var_os("REQUIRE_REDIS").is_none() => {
