@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::TokenCache;
-use super::slot::{Cached, Flight, FlightGuard, FlightState, Lookup, Slot};
+use super::cached::Cached;
+use super::slot::{Flight, FlightGuard, FlightState, Lookup, Slot};
 use super::waiters::Waiters;
 use crate::retry::with_retries;
 use crate::source::FetchReason;

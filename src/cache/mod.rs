@@ -13,6 +13,7 @@
 //! (through [`FetchContext`](crate::FetchContext)), and the source decides
 //! what to do with it (use its refresh token, skip a shared copy of it).
 
+mod cached;
 mod clock;
 mod damping;
 mod flight;
@@ -118,7 +119,7 @@ impl Lease {
     }
 }
 
-fn take(cached: &slot::Cached) -> Taken {
+fn take(cached: &cached::Cached) -> Taken {
     let token = &cached.token;
     (
         token.header_value().clone(),

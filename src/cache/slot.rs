@@ -8,8 +8,8 @@ use std::time::Instant;
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
+use super::cached::Cached;
 use super::damping::Damping;
-use super::lifetimes::Schedule;
 use super::waiters::Waiters;
 use crate::{Error, Token, TokenRequest};
 
@@ -21,39 +21,6 @@ pub(crate) struct Slot {
     pub(super) flight: Mutex<FlightState>,
     /// Last use, in milliseconds since the cache was made (for eviction).
     last_used_ms: AtomicU64,
-}
-
-/// A cached token with its schedule. `generation` tells tokens apart (the
-/// id of the fetch that made it) without holding on to them.
-pub(super) struct Cached {
-    pub(super) token: Arc<Token>,
-    pub(super) generation: u64,
-    /// Whether this token replaced a rejected one: if it is rejected too,
-    /// the API is likely to reject any token (see `damping.rs`).
-    pub(super) replaced_rejected: bool,
-    /// The schedule itself: a cache hit compares the time with these and
-    /// does no arithmetic (two `Instant`s cost 24 bytes more per key than
-    /// millisecond offsets, and save the subtraction and conversions every
-    /// request paid).
-    refresh_at: Instant,
-    use_until: Instant,
-}
-
-impl Cached {
-    pub(super) fn new(
-        token: Arc<Token>,
-        generation: u64,
-        schedule: Schedule,
-        replaced_rejected: bool,
-    ) -> Self {
-        Cached {
-            refresh_at: schedule.refresh_at,
-            use_until: schedule.use_until,
-            token,
-            generation,
-            replaced_rejected,
-        }
-    }
 }
 
 /// What a request finds in a slot, and what it took from the token.

@@ -62,6 +62,8 @@ mod memory;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_settings;
 #[cfg(feature = "redis-sentinel")]
 mod sentinel;
 mod source;

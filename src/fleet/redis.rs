@@ -3,16 +3,13 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::BoxFuture;
+use super::redis_settings::{RESPONSE_TIMEOUT, is_auth_error, manager_config};
 #[cfg(feature = "redis-sentinel")]
 use super::sentinel::SentinelConnection;
 use super::{StoreError, TokenStore};
-
-/// How long one store command may take before the process gives up on the
-/// store and fetches alone.
-pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Releases a lock only for the owner that holds it.
 const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then
@@ -258,24 +255,6 @@ impl RedisStore {
             .map(drop)
             .map_err(refused)
     }
-}
-
-/// Every connection to a master: commands and connecting time out after
-/// [`RESPONSE_TIMEOUT`], and a dropped connection is reconnected once.
-pub(super) fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(RESPONSE_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_number_of_retries(1)
-}
-
-/// Whether Redis refused to authenticate the client (no password, or a
-/// wrong one).
-pub(super) fn is_auth_error(error: &redis::RedisError) -> bool {
-    error.kind() == redis::ErrorKind::AuthenticationFailed
-        || error
-            .code()
-            .is_some_and(|code| code == "NOAUTH" || code == "WRONGPASS")
 }
 
 /// Names the likely cause of a refused connection. Redis' own message never

@@ -20,7 +20,7 @@ use redis::{
 };
 
 use super::StoreError;
-use super::redis::{RESPONSE_TIMEOUT, is_auth_error, manager_config};
+use super::redis_settings::{RESPONSE_TIMEOUT, is_auth_error, manager_config};
 
 /// Asking the sentinels, checking the master they name (its `ROLE`) and
 /// connecting to it is a few round trips to two servers: bounded like one
