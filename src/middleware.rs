@@ -18,7 +18,7 @@ use crate::outcome::{ReplayOutcome, SkipReason};
 use crate::rejection::Rejection;
 use crate::replay::{Answer, Kept, ReplayPolicy};
 use crate::routing::{Route, Router};
-use crate::stats::{Counters, Stats};
+use crate::stats::Stats;
 use crate::step_up::{self, requested_scope};
 use crate::{Error, Token, TokenRequest};
 
@@ -184,12 +184,7 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let counters = self.inner.cache.counters();
-        Counters::bump(match outcome {
-            // The token was fine; only the proof lacked the nonce.
-            ReplayOutcome::DpopNonce => &counters.dpop_nonce_replays,
-            _ => &counters.replays,
-        });
+        self.inner.cache.counters().count_replay(outcome);
         attach(&mut request, header, binding).map_err(middleware_error)?;
         let mut response = next.run(request, extensions).await?;
         if let Some(binding) = binding {
@@ -214,18 +209,16 @@ impl OAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let replay = match kept.answer(refused.url()) {
+        let kept = match kept.answer(refused.url()) {
             Answer::OtherOrigin => return Ok(skipped(refused, SkipReason::OtherOrigin)),
-            Answer::Ours(Err(reason)) => return Ok(skipped(refused, reason)),
-            Answer::Ours(Ok(replay)) => replay,
+            Answer::Ours(kept) => kept,
         };
-        tracing::debug!(
-            replay = "dpop_nonce",
-            origin = %replay.url().origin().ascii_serialization(),
-            "the API asked for a DPoP nonce; replaying with it, same token"
-        );
+        // The decision is the binding's, shared with the tower layer.
+        let (replay, authorization) = match binding.nonce_replay(kept, refused.url()) {
+            Ok(replay) => replay,
+            Err(reason) => return Ok(skipped(refused, reason)),
+        };
         drop(refused);
-        let authorization = binding.authorization().clone();
         let outcome = ReplayOutcome::DpopNonce;
         self.resend(
             replay,
@@ -248,7 +241,7 @@ fn middleware_error(error: Error) -> reqwest_middleware::Error {
 /// judged.
 fn replays_for_nonce(binding: &Binding, response: &Response) -> reqwest_middleware::Result<bool> {
     binding
-        .needs_nonce_replay(response)
+        .needs_nonce_replay(response.url(), response.status(), response.headers())
         .map_err(middleware_error)
 }
 

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::outcome::ReplayOutcome;
+
 /// A snapshot of the middleware's counters since it was built, from
 /// [`OAuthMiddleware::stats`](crate::OAuthMiddleware::stats).
 ///
@@ -78,6 +80,17 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request sent again, by both adapters alike: a nonce replay
+    /// apart from the others, since its token was fine (only the proof
+    /// lacked the nonce) and a server rotating nonces must not read as
+    /// tokens refused.
+    pub(crate) fn count_replay(&self, outcome: ReplayOutcome) {
+        Self::bump(match outcome {
+            ReplayOutcome::DpopNonce => &self.dpop_nonce_replays,
+            _ => &self.replays,
+        });
     }
 
     pub(crate) fn snapshot(&self) -> Stats {

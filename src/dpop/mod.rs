@@ -11,7 +11,8 @@
 //! letting it generate one on first use for an algorithm the server
 //! accepts ([`TokenEndpoint::dpop_generated`](crate::endpoint::TokenEndpoint::dpop_generated)). The
 //! tokens it issues come back as `token_type: DPoP` and carry the key, so
-//! the middleware sends them as `Authorization: DPoP <token>` with a
+//! the middleware, and the tower layer made from it (`OAuthMiddleware::layer`,
+//! feature `tower`), send them as `Authorization: DPoP <token>` with a
 //! `DPoP` proof for each request (method, URL without query, the token's
 //! hash, the server's nonce), each replay included. Bearer tokens pay
 //! nothing for this.

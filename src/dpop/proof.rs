@@ -19,8 +19,8 @@ impl DpopKey {
     /// access token's hash when one is given (API requests), and the
     /// nonce the URL's origin last gave, if any.
     ///
-    /// The middleware and the token endpoint call this themselves; it is
-    /// public for requests sent some other way.
+    /// The middleware, the tower layer and the token endpoint call this
+    /// themselves; it is public for requests sent some other way.
     ///
     /// ```
     /// use reqwest_oauth::dpop::DpopKey;

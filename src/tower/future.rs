@@ -112,6 +112,7 @@ where
                             state.set(State::Slow { future });
                             continue;
                         }
+                        Some(Answered::Failed(error)) => Err(error),
                         None => Err(polled_after_completion()),
                     }
                 }

@@ -38,6 +38,19 @@
 //! answers it: the request is sent once more with a token for the key's
 //! scope and the requested one, cached under a key of its own.
 //!
+//! With the `dpop` feature, a DPoP-bound token goes out as the middleware
+//! sends it, through the same code: `Authorization: DPoP <token>` and a
+//! fresh proof per request (each replay a new one) naming the request's
+//! method and its URI's scheme, host and path (for a path-only URI, the
+//! layer's [`origin`](OAuthLayer::origin) and the path), the token's hash
+//! and the origin's nonce. Every `DPoP-Nonce` through the layer updates
+//! that nonce; a `401` with `WWW-Authenticate: DPoP
+//! error="use_dpop_nonce"` (or a gRPC trailers-only `UNAUTHENTICATED`
+//! carrying that challenge in its metadata) is sent once more with the
+//! nonce, the same token, when the request was kept
+//! ([`ReplayOutcome::DpopNonce`](crate::policy::ReplayOutcome::DpopNonce)); a
+//! refused proof is `Error::DpopProofRejected`, renewing no token.
+//!
 //! A request whose token is cached is sent from the service's `call`: its
 //! future ([`ResponseFuture`]) is the inner service's, not boxed, and the
 //! inner service is not cloned for it.
@@ -72,6 +85,7 @@ mod body;
 mod entry;
 mod future;
 mod grpc;
+mod proof;
 mod replay;
 mod route;
 mod service;

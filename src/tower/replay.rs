@@ -43,18 +43,18 @@ pub(super) enum Kept<B> {
 impl<B> Kept<B> {
     /// Keeps a copy of `request` when it could be sent again: the cheap
     /// refusals first (a token fetched for this very request is never
-    /// renewed for it, unless a step-up may still want the copy; the
-    /// method), then the body, and the head is copied only when the body
-    /// could be.
+    /// renewed for it, so no copy, unless `fresh_wanted`: a step-up or a
+    /// DPoP nonce request may still replay it; the method), then the body,
+    /// and the head is copied only when the body could be.
     #[inline]
     pub(super) fn of<K: ReplayBody<B>>(
         request: &mut Request<B>,
         ticket: Ticket,
         policy: ReplayPolicy,
         keep: &K,
-        step_up: bool,
+        fresh_wanted: bool,
     ) -> Self {
-        if ticket.fetched() && !step_up {
+        if ticket.fetched() && !fresh_wanted {
             return Kept::Not(SkipReason::FreshToken);
         }
         if !policy.allows(request.method()) {

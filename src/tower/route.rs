@@ -94,7 +94,7 @@ impl Target {
     }
 }
 
-fn uri_error(uri: &Uri, what: &str) -> Error {
+pub(super) fn uri_error(uri: &Uri, what: &str) -> Error {
     Error::InvalidUrl {
         what: "request",
         reason: format!("{uri:?} {what}"),

@@ -15,6 +15,7 @@ use super::after::After;
 use super::body::{CloneBody, ReplayBody};
 use super::entry::Entry;
 use super::future::ResponseFuture;
+use super::proof::prove;
 use super::replay::Kept;
 use super::route::Core;
 use super::shared::Shared;
@@ -156,25 +157,24 @@ where
         binding,
         ticket,
     } = lease;
-    // A DPoP-bound token needs a proof per request, which this layer does
-    // not make yet: refuse rather than send a token the API will reject.
-    // (Without the `dpop` feature no token is bound.)
-    #[cfg(feature = "dpop")]
-    if binding.is_some() {
-        let reason = "DPoP-bound tokens are not supported through the tower layer yet".into();
-        return ResponseFuture::failed(crate::Error::DpopProof { reason }.into());
-    }
-    #[cfg(not(feature = "dpop"))]
-    let _ = binding;
-    let parts = &shared.core.parts;
+    let core = &shared.core;
+    // A copy even when the token was fetched for this request, if a
+    // step-up may want one or the token is DPoP-bound (a nonce request
+    // replays even a fresh token), as in the middleware.
+    let fresh_wanted = step.is_some() || binding.is_some();
     let kept = Kept::of(
         &mut request,
         ticket,
-        parts.replay,
+        core.parts.replay,
         &shared.keep,
-        step.is_some(),
+        fresh_wanted,
     );
-    attach_to(request.headers_mut(), header);
-    let after = After::new(shared.clone(), Entry::new(slot, ticket), kept, step);
+    let (proof, bound) = match prove(core, binding, &request) {
+        Ok(proved) => proved,
+        Err(error) => return ResponseFuture::failed(error.into()),
+    };
+    attach_to(request.headers_mut(), header, proof);
+    let entry = Entry::new(slot, ticket);
+    let after = After::new(shared.clone(), entry, kept, step, bound);
     ResponseFuture::sent(inner.call(request), after)
 }

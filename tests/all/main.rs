@@ -26,5 +26,6 @@ mod single_flight;
 mod token_cache;
 mod token_endpoint;
 mod tower;
+mod tower_dpop;
 mod vendors;
 mod workload;

@@ -30,15 +30,15 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[derive(Clone, PartialEq, prost::Message)]
-struct Ping {
+pub(crate) struct Ping {
     #[prost(string, tag = "1")]
-    name: String,
+    pub(crate) name: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-struct Pong {
+pub(crate) struct Pong {
     #[prost(string, tag = "1")]
-    message: String,
+    pub(crate) message: String,
 }
 
 /// A gRPC service `demo.Echo` (unary `Say`, client-streaming `Collect`,
@@ -201,12 +201,19 @@ impl GrpcServer {
     }
 }
 
-type Grpc = tonic::client::Grpc<OAuthService<Channel, BufferBody<Body>>>;
+pub(crate) type Grpc = tonic::client::Grpc<OAuthService<Channel, BufferBody<Body>>>;
 
 /// A tonic client through the layer of `oauth`, unary calls buffered for
 /// replay.
 async fn grpc_client(oauth: &OAuthMiddleware, server: &GrpcServer) -> Grpc {
-    let origin: http::Uri = server.origin.parse().expect("origin");
+    grpc_client_to(oauth, &server.origin).await
+}
+
+/// A tonic client of the gRPC server at `origin` through the layer of
+/// `oauth` (which names that origin: tonic sends paths only), unary calls
+/// buffered for replay.
+pub(crate) async fn grpc_client_to(oauth: &OAuthMiddleware, origin: &str) -> Grpc {
+    let origin: http::Uri = origin.parse().expect("origin");
     let channel = Channel::builder(origin.clone())
         .connect()
         .await
@@ -218,7 +225,7 @@ async fn grpc_client(oauth: &OAuthMiddleware, server: &GrpcServer) -> Grpc {
     tonic::client::Grpc::new(tower::Layer::layer(&layer, channel))
 }
 
-async fn say(grpc: &mut Grpc, name: &str) -> Result<tonic::Response<Pong>, Status> {
+pub(crate) async fn say(grpc: &mut Grpc, name: &str) -> Result<tonic::Response<Pong>, Status> {
     grpc.ready()
         .await
         .map_err(|error| Status::unavailable(error.to_string()))?;
@@ -452,18 +459,18 @@ async fn a_trailers_refusal_of_a_replacement_token_is_damped_like_any_rejection(
     .await;
 }
 
-type Hyper = hyper_util::client::legacy::Client<
+pub(crate) type Hyper = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     Full<Bytes>,
 >;
 
-fn hyper_client(oauth: &OAuthMiddleware) -> OAuthService<Hyper> {
+pub(crate) fn hyper_client(oauth: &OAuthMiddleware) -> OAuthService<Hyper> {
     let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http();
     tower::Layer::layer(&oauth.layer(), hyper)
 }
 
-async fn json<B>(response: http::Response<B>) -> serde_json::Value
+pub(crate) async fn json<B>(response: http::Response<B>) -> serde_json::Value
 where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
@@ -560,7 +567,7 @@ fn stepping_up(auth: &AuthServer, on: bool) -> OAuthMiddleware {
         .expect("config")
 }
 
-fn get(url: String) -> http::Request<Full<Bytes>> {
+pub(crate) fn get(url: String) -> http::Request<Full<Bytes>> {
     http::Request::get(url)
         .body(Full::default())
         .expect("request")
