@@ -3,9 +3,9 @@
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 
+use super::jose::b64;
+use super::jose::invalid;
 use super::jwk::{Members, PrivateJwk};
-use super::key::invalid;
-use super::signer::b64;
 use crate::Error;
 
 pub(super) fn generate() -> Result<Ed25519KeyPair, Error> {

@@ -3,8 +3,8 @@
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING as ALG, EcdsaKeyPair, KeyPair};
 
+use super::jose::invalid;
 use super::jwk::{Members, PrivateJwk};
-use super::key::invalid;
 use crate::Error;
 
 pub(super) fn generate() -> Result<EcdsaKeyPair, Error> {
@@ -38,7 +38,7 @@ pub(super) fn members(pair: &EcdsaKeyPair) -> Result<Members, Error> {
     Ok(vec![
         ("crv", "P-256".to_owned()),
         ("kty", "EC".to_owned()),
-        ("x", super::signer::b64(x)),
-        ("y", super::signer::b64(y)),
+        ("x", super::jose::b64(x)),
+        ("y", super::jose::b64(y)),
     ])
 }

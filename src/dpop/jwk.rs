@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::{Map, Value};
 
-use super::key::invalid;
+use super::jose::invalid;
 use crate::Error;
 
 /// A public key's required members (RFC 7638 section 3.2), sorted by

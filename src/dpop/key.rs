@@ -187,9 +187,3 @@ impl fmt::Debug for DpopKey {
             .finish_non_exhaustive()
     }
 }
-
-pub(super) fn invalid(reason: &str) -> Error {
-    Error::InvalidKey {
-        reason: format!("DPoP key: {reason}"),
-    }
-}

@@ -55,6 +55,7 @@ mod binding;
 mod choice;
 mod ed25519;
 mod es256;
+mod jose;
 mod jwk;
 mod key;
 mod nonce;

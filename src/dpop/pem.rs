@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::zeroize::Zeroizing;
 
-use super::key::invalid;
+use super::jose::invalid;
 use crate::Error;
 
 /// The form a PEM label names.

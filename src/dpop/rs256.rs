@@ -6,9 +6,9 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPairComponents, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
+use super::jose::b64;
+use super::jose::invalid;
 use super::jwk::{Members, PrivateJwk};
-use super::key::invalid;
-use super::signer::b64;
 use crate::Error;
 
 /// A new 2048-bit key: the smallest RFC 7518 allows, and the quickest to

@@ -48,7 +48,7 @@ impl Signer {
             } else {
                 "an RSA"
             };
-            return Err(super::key::invalid(&format!(
+            return Err(super::jose::invalid(&format!(
                 "the PEM holds {found} key, not a key for {algorithm}"
             )));
         }
@@ -103,9 +103,4 @@ impl Signer {
         URL_SAFE_NO_PAD.encode_string(signature.as_ref(), jwt);
         Ok(())
     }
-}
-
-/// base64url without padding, as every JOSE member is encoded.
-pub(super) fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
