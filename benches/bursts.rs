@@ -19,7 +19,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware};
 use reqwest_oauth::{ClientCredentials, OAuthMiddleware};
 use support::peers::{MiddleAuth, Oauth2Cache, TokenEndpoint, middle_authorizer};
 use support::rounds::{System, interleave, rounds};
-use support::{CountingSource, Terminal, request};
+use support::{CountingSource, Terminal, request, send_all};
 
 const BURST: usize = 10_000;
 const WAVE: usize = 1_000;
@@ -41,16 +41,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// without fetching. middle's authorizer can only be built by fetching, so
 /// its `start` is taken before it is built.
 async fn burst(start: Instant, client: ClientWithMiddleware) -> f64 {
-    let client = Arc::new(client);
-    let tasks: Vec<_> = (0..BURST)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { client.execute(request()).await.map(|r| r.status()) })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("no panic").expect("request"), 200);
-    }
+    send_all(client, BURST).await;
     start.elapsed().as_nanos() as f64
 }
 

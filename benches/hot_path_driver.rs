@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use reqwest_oauth::{Audience, OAuthMiddleware, TokenRequest};
 use support::peers::{StdMapKeyed, Tenant, warm};
-use support::{CountingSource, Terminal, chain, request};
+use support::{CountingSource, Terminal, chain, request, send_all};
 
 const KEYS: usize = 10_000;
 
@@ -110,25 +110,12 @@ async fn cold_burst(system: &str, requests: usize) {
         })),
         "rwlock" => Arc::new(support::peers::TokioRwLockCache(Default::default(), delay)),
         _ => {
-            return chain_burst(warm("floor", Arc::new(Terminal::default())).await, requests).await;
+            return send_all(warm("floor", Arc::new(Terminal::default())).await, requests).await;
         }
     };
-    chain_burst(
+    send_all(
         chain(Some(middleware), Arc::new(Terminal::default())),
         requests,
     )
     .await;
-}
-
-async fn chain_burst(client: reqwest_middleware::ClientWithMiddleware, requests: usize) {
-    let client = Arc::new(client);
-    let tasks: Vec<_> = (0..requests)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { client.execute(request()).await.map(|r| r.status()) })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("no panic").expect("request"), 200);
-    }
 }

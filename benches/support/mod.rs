@@ -117,6 +117,21 @@ pub fn chain(
     builder.with_arc(terminal).build()
 }
 
+/// Sends `requests` requests through `client` at once, each in its own
+/// task, and checks every answer is a 200.
+pub async fn send_all(client: ClientWithMiddleware, requests: usize) {
+    let client = Arc::new(client);
+    let tasks: Vec<_> = (0..requests)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.execute(request()).await.map(|r| r.status()) })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("no panic").expect("request"), 200);
+    }
+}
+
 pub fn request() -> Request {
     Request::new(http::Method::GET, PREBUILT_URL.clone())
 }

@@ -327,15 +327,7 @@ async fn insufficient_scope_gets_one_token_for_the_union_scope_and_one_replay() 
 async fn a_step_up_is_never_repeated_for_one_request() {
     within_timeout(async {
         let (auth, _api) = servers().await;
-        // An API that asks for more scope whatever the token carries.
-        let api = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(403).insert_header(
-                "www-authenticate",
-                r#"Bearer error="insufficient_scope", scope="admin""#,
-            ))
-            .mount(&api)
-            .await;
+        let api = crate::common::api_always_wanting_scope("admin").await;
         let oauth = stepping_up(&auth, true);
         let response = client(&oauth).get(api.uri()).send().await.expect("sent");
         assert_eq!(response.status(), 403, "the replay's answer is final");

@@ -26,8 +26,6 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 use tower::Service;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct Ping {
@@ -610,15 +608,7 @@ async fn a_hyper_request_is_stepped_up_on_insufficient_scope() {
 async fn a_step_up_through_the_layer_is_never_repeated() {
     within_timeout(async {
         let (auth, _api) = servers().await;
-        // An API that asks for more scope whatever the token carries.
-        let api = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(403).insert_header(
-                "www-authenticate",
-                r#"Bearer error="insufficient_scope", scope="admin""#,
-            ))
-            .mount(&api)
-            .await;
+        let api = common::api_always_wanting_scope("admin").await;
         let oauth = stepping_up(&auth, true);
         let response = hyper_client(&oauth)
             .call(get(api.uri()))

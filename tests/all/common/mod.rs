@@ -66,3 +66,17 @@ pub async fn within_timeout<F: std::future::Future>(future: F) -> F::Output {
         .await
         .expect("test finished within its timeout")
 }
+
+/// An API that answers every GET with `403` and an `insufficient_scope`
+/// challenge asking for `scope`, whatever the token carries.
+pub async fn api_always_wanting_scope(scope: &str) -> wiremock::MockServer {
+    let api = wiremock::MockServer::start().await;
+    let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(403).insert_header("www-authenticate", challenge),
+        )
+        .mount(&api)
+        .await;
+    api
+}
