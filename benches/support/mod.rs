@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Extensions, HeaderValue};
 use parking_lot::RwLock;
-use reqwest::{Request, Response};
+use reqwest::{Request, Response, ResponseBuilderExt};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use reqwest_oauth::{Error, FetchContext, Token, TokenSource};
 
@@ -51,7 +51,10 @@ impl Middleware for Terminal {
         let rejected = self.rejected.read().clone();
         if rejected.is_some() && req.headers().get(AUTHORIZATION) == rejected.as_ref() {
             self.rejections.fetch_add(1, Ordering::Relaxed);
+            // The request's URL, as a real client's response carries it: a
+            // rejection from elsewhere (a redirect target) is not ours.
             let response = http::Response::builder()
+                .url(req.url().clone())
                 .status(401)
                 .header(WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#)
                 .body(Vec::new())
