@@ -232,6 +232,17 @@ impl OAuthMiddleware {
     }
 }
 
+/// A rare path's future, boxed behind a trait object: its state stays out
+/// of the request's future, and its code out of the request's `poll` (a
+/// concrete box would let the compiler inline the whole rare path there,
+/// and the common path would pay for it in instruction-cache misses).
+#[inline(never)]
+fn rare<'a>(
+    future: impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a,
+) -> Handled<'a> {
+    Box::pin(future)
+}
+
 fn middleware_error(error: Error) -> reqwest_middleware::Error {
     reqwest_middleware::Error::middleware(error)
 }
@@ -380,7 +391,7 @@ impl OAuthMiddleware {
             if let Some(binding) = binding
                 && replays_for_nonce(&binding, &response)?
             {
-                return Box::pin(self.nonce_replay(binding, kept, response, extensions, next))
+                return rare(self.nonce_replay(binding, kept, response, extensions, next))
                     .await;
             }
             if let Some(key) = step_key
@@ -390,12 +401,12 @@ impl OAuthMiddleware {
                     key: *key,
                     requested,
                 };
-                return Box::pin(self.step_up(step, kept, response, extensions, next)).await;
+                return rare(self.step_up(step, kept, response, extensions, next)).await;
             }
             if !self.inner.rejection.is_rejected(&response) {
                 return Ok(response);
             }
-            Box::pin(self.after_rejection(&slot, ticket, kept, response, extensions, next)).await
+            rare(self.after_rejection(&slot, ticket, kept, response, extensions, next)).await
         }
     }
 }
