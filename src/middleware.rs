@@ -391,8 +391,7 @@ impl OAuthMiddleware {
             if let Some(binding) = binding
                 && replays_for_nonce(&binding, &response)?
             {
-                return rare(self.nonce_replay(binding, kept, response, extensions, next))
-                    .await;
+                return rare(self.nonce_replay(binding, kept, response, extensions, next)).await;
             }
             if let Some(key) = step_key
                 && let Some(requested) = requested_scope(response.status(), response.headers())
