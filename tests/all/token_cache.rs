@@ -221,3 +221,79 @@ async fn invalidate_forgets_only_that_audience() {
     })
     .await;
 }
+
+/// Sends a GET for each audience in `audiences`, checking each answer.
+async fn call_each(
+    client: reqwest_middleware::ClientWithMiddleware,
+    url: String,
+    audiences: Vec<String>,
+) {
+    for audience in audiences {
+        let response = client
+            .get(&url)
+            .with_extension(Audience::new(audience))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_requests_for_the_same_new_keys_fetch_each_key_once() {
+    // Eight tasks meet 200 new keys in different orders, so entries are
+    // made while others look them up and make their own.
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::new(grant(&auth));
+        let tasks: Vec<_> = (0..8)
+            .map(|task| {
+                let audiences = (0..200)
+                    .map(|i| format!("tenant-{}", (i + task * 25) % 200))
+                    .collect();
+                tokio::spawn(call_each(client(&oauth), api.url("/"), audiences))
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("no panic");
+        }
+        assert_eq!(auth.token_requests(), 200, "a key fetched twice");
+        assert_eq!(oauth.cached_keys(), 200);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_cap_holds_while_tasks_add_keys_at_once() {
+    within_timeout(async {
+        let (auth, api) = servers().await;
+        let oauth = OAuthMiddleware::builder(grant(&auth))
+            .max_keys(50)
+            .build()
+            .expect("config");
+        let watcher = oauth.clone();
+        let watching = tokio::spawn(async move {
+            let mut most = 0;
+            for _ in 0..2_000 {
+                most = most.max(watcher.cached_keys());
+                tokio::task::yield_now().await;
+            }
+            most
+        });
+        let tasks: Vec<_> = (0..8)
+            .map(|task| {
+                let audiences = (0..150).map(|i| format!("tenant-{task}-{i}")).collect();
+                tokio::spawn(call_each(client(&oauth), api.url("/"), audiences))
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("no panic");
+        }
+        let most = watching.await.expect("no panic");
+        assert!(most <= 50, "{most} keys cached at once");
+        assert!(oauth.cached_keys() <= 50);
+        assert!(oauth.stats().evictions >= 1_200 - 50);
+        assert_eq!(auth.token_requests(), 1_200);
+    })
+    .await;
+}
