@@ -676,20 +676,7 @@ async fn dpop_api_refusing_the_proof_is_a_typed_error_and_renews_nothing() {
                 .send()
                 .await
                 .expect_err("refused");
-            let error = oauth_error(&error);
-            match error {
-                Error::DpopProofRejected {
-                    origin,
-                    status,
-                    description,
-                } => {
-                    assert_eq!(origin, &api.origin());
-                    assert_eq!(*status, 401);
-                    assert_eq!(description.as_deref(), Some("iat outside the window"));
-                }
-                other => panic!("{other:?}"),
-            }
-            assert!(!error.is_transient() && error.is_dpop_proof_rejected());
+            crate::common::assert_proof_refused_for_its_time(oauth_error(&error), &api.origin());
             assert!(
                 error.to_string().contains("iat outside the window"),
                 "{error}"

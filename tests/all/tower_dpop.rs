@@ -239,19 +239,7 @@ async fn an_api_refusing_the_proof_through_the_layer_is_the_typed_error_and_rene
             .await
             .expect_err("refused");
         let error = error.downcast_ref::<Error>().expect("the crate's error");
-        match error {
-            Error::DpopProofRejected {
-                origin,
-                status,
-                description,
-            } => {
-                assert_eq!(origin, &api.origin());
-                assert_eq!(*status, 401);
-                assert_eq!(description.as_deref(), Some("iat outside the window"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(error.is_dpop_proof_rejected() && !error.is_transient());
+        crate::common::assert_proof_refused_for_its_time(error, &api.origin());
         assert_eq!(auth.token_requests(), 1, "a refused proof renews no token");
         assert_eq!(api.requests(), 2, "and replays nothing");
         assert_eq!(oauth.stats().replays, 0);

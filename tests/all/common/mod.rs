@@ -80,3 +80,22 @@ pub async fn api_always_wanting_scope(scope: &str) -> wiremock::MockServer {
         .await;
     api
 }
+
+/// Checks that `error` is an API's typed refusal of a DPoP proof whose
+/// `iat` fell outside its window (the testkit's words), from `origin`:
+/// final, not transient.
+pub fn assert_proof_refused_for_its_time(error: &reqwest_oauth::Error, origin: &str) {
+    match error {
+        reqwest_oauth::Error::DpopProofRejected {
+            origin: refused_by,
+            status,
+            description,
+        } => {
+            assert_eq!(refused_by, origin);
+            assert_eq!(*status, 401);
+            assert_eq!(description.as_deref(), Some("iat outside the window"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.is_dpop_proof_rejected() && !error.is_transient());
+}
