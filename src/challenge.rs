@@ -113,11 +113,12 @@ impl Challenge {
 /// use reqwest_oauth::policy::challenges;
 ///
 /// let mut headers = http::HeaderMap::new();
-/// headers.append("www-authenticate", r#"Basic realm="x""#.parse().unwrap());
-/// headers.append("www-authenticate", r#"Bearer error="invalid_token""#.parse().unwrap());
+/// headers.append("www-authenticate", r#"Basic realm="x""#.parse()?);
+/// headers.append("www-authenticate", r#"Bearer error="invalid_token""#.parse()?);
 /// let found = challenges(&headers);
 /// assert_eq!(found.len(), 2);
 /// assert_eq!(found[1].error(), Some("invalid_token"));
+/// # Ok::<(), http::header::InvalidHeaderValue>(())
 /// ```
 pub fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
     headers
