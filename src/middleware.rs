@@ -234,8 +234,7 @@ impl OAuthMiddleware {
 
 /// A rare path's future, boxed behind a trait object: its state stays out
 /// of the request's future, and its code out of the request's `poll` (a
-/// concrete box would let the compiler inline the whole rare path there,
-/// and the common path would pay for it in instruction-cache misses).
+/// concrete box lets the compiler inline the whole rare path there).
 #[inline(never)]
 fn rare<'a>(
     future: impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a,
