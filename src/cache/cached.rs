@@ -2,8 +2,8 @@
 //! schedule.
 
 use std::sync::Arc;
-use std::time::Instant;
 
+use super::clock::{Clock, Tick};
 use super::lifetimes::Schedule;
 use crate::Token;
 
@@ -15,12 +15,10 @@ pub(super) struct Cached {
     /// Whether this token replaced a rejected one: if it is rejected too,
     /// the API is likely to reject any token (see `damping.rs`).
     pub(super) replaced_rejected: bool,
-    /// The schedule itself: a cache hit compares the time with these and
-    /// does no arithmetic (two `Instant`s cost 24 bytes more per key than
-    /// millisecond offsets, and save the subtraction and conversions every
-    /// request paid).
-    pub(super) refresh_at: Instant,
-    pub(super) use_until: Instant,
+    /// The schedule on the hot path's clock: a cache hit reads the coarse
+    /// clock and compares, with no arithmetic.
+    pub(super) refresh_at: Tick,
+    pub(super) use_until: Tick,
 }
 
 impl Cached {
@@ -29,10 +27,11 @@ impl Cached {
         generation: u64,
         schedule: Schedule,
         replaced_rejected: bool,
+        clock: &Clock,
     ) -> Self {
         Cached {
-            refresh_at: schedule.refresh_at,
-            use_until: schedule.use_until,
+            refresh_at: clock.tick_at(schedule.refresh_at),
+            use_until: clock.tick_at(schedule.use_until),
             token,
             generation,
             replaced_rejected,

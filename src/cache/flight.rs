@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::TokenCache;
 use super::cached::Cached;
+use super::clock::Tick;
 use super::slot::{Flight, FlightGuard, FlightState, Lookup, Slot};
 use super::waiters::Waiters;
 use crate::retry::with_retries;
@@ -31,10 +32,9 @@ impl TokenCache {
         slot: &Arc<Slot>,
         take: impl Fn(&Cached) -> T,
     ) -> Result<(T, bool), Error> {
-        let now = self.clock.now();
-        let joined = match self.usable(slot, now, &take) {
+        let joined = match self.usable(slot, self.clock.tick(), &take) {
             Some(taken) => Joined::Ready(taken),
-            None => self.join_or_start(slot, now, &take)?,
+            None => self.join_or_start(slot, &take)?,
         };
         let done = match joined {
             Joined::Ready(taken) => {
@@ -60,18 +60,17 @@ impl TokenCache {
     pub(super) fn usable<T>(
         &self,
         slot: &Arc<Slot>,
-        now: Instant,
+        now: Tick,
         take: impl FnOnce(&Cached) -> T,
     ) -> Option<T> {
-        // The default slot is never evicted, so its use goes unrecorded:
-        // the commonest request skips the clock arithmetic.
+        // The default slot is never evicted, so its use goes unrecorded.
         if !Arc::ptr_eq(slot, &self.default_slot) {
-            slot.touch(now.saturating_duration_since(self.epoch).as_millis() as u64);
+            slot.touch(now);
         }
         match slot.lookup(now, take) {
             Lookup::Fresh(taken) => Some(taken),
             Lookup::Refresh(taken) => {
-                self.refresh_in_background(slot, now);
+                self.refresh_in_background(slot, self.clock.now());
                 Some(taken)
             }
             Lookup::Missing => None,
@@ -81,12 +80,13 @@ impl TokenCache {
     fn join_or_start<T>(
         &self,
         slot: &Arc<Slot>,
-        now: Instant,
         take: impl Fn(&Cached) -> T,
     ) -> Result<Joined<T>, Error> {
         let mut state = slot.flight.lock();
+        let now = self.clock.now();
         // Re-check under the lock: a fetch may have finished since the miss.
-        if let Lookup::Fresh(taken) | Lookup::Refresh(taken) = slot.lookup(now, take) {
+        if let Lookup::Fresh(taken) | Lookup::Refresh(taken) = slot.lookup(self.clock.tick(), take)
+        {
             return Ok(Joined::Ready(taken));
         }
         if let Some(flight) = state.running.as_mut() {
@@ -234,7 +234,8 @@ impl FetchTask {
                 let schedule = self.config.lifetimes.schedule(&token);
                 let replaced_rejected = self.reason == FetchReason::Rejected;
                 let token = Arc::new(token);
-                let cached = Cached::new(token, self.guard.id, schedule, replaced_rejected);
+                let id = self.guard.id;
+                let cached = Cached::new(token, id, schedule, replaced_rejected, &self.clock);
                 let cached = Arc::new(cached);
                 // A token dead on arrival (lifetime zero) is stored all the
                 // same: its schedule ends where it starts, so only the

@@ -176,7 +176,6 @@ pub(crate) struct TokenCache {
     growing: Mutex<()>,
     flight_ids: AtomicU64,
     counters: Arc<Counters>,
-    epoch: Instant,
 }
 
 impl TokenCache {
@@ -186,7 +185,6 @@ impl TokenCache {
         config: CacheConfig,
         clock: Clock,
     ) -> Self {
-        let epoch = clock.now();
         TokenCache {
             source,
             config,
@@ -196,7 +194,6 @@ impl TokenCache {
             growing: Mutex::new(()),
             flight_ids: AtomicU64::new(0),
             counters: Arc::new(Counters::default()),
-            epoch,
         }
     }
 
@@ -213,7 +210,7 @@ impl TokenCache {
     /// synchronous so a request future that finds its token cached carries
     /// no fetch machinery in its state.
     pub(crate) fn lease_now(&self, slot: &Arc<Slot>) -> Option<Lease> {
-        let taken = self.usable(slot, self.clock.now(), take)?;
+        let taken = self.usable(slot, self.clock.tick(), take)?;
         self.counters.cache_hits.add();
         Some(Lease::of(taken, false))
     }
@@ -367,7 +364,7 @@ impl TokenCache {
     fn evict(&self) {
         let slots = self.slots.pin();
         let before = slots.len();
-        let now = self.clock.now();
+        let now = self.clock.tick();
         slots.retain(|entry| !entry.0.is_idle(now));
         if slots.len() >= self.config.max_keys {
             let keep = self.config.max_keys - (self.config.max_keys / 10).max(1);

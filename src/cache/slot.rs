@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
 use super::cached::Cached;
+use super::clock::Tick;
 use super::damping::Damping;
 use super::waiters::Waiters;
 use crate::{Error, Token, TokenRequest};
@@ -19,7 +20,7 @@ pub(crate) struct Slot {
     /// loads leave the `Arc`'s count alone.
     current: ArcSwapOption<Cached>,
     pub(super) flight: Mutex<FlightState>,
-    /// Last use, in milliseconds since the cache was made (for eviction).
+    /// Last use, in [`Tick::coarse_ms`] (for eviction).
     last_used_ms: AtomicU64,
 }
 
@@ -67,7 +68,7 @@ impl Slot {
         }
     }
 
-    pub(super) fn lookup<T>(&self, now: Instant, take: impl FnOnce(&Cached) -> T) -> Lookup<T> {
+    pub(super) fn lookup<T>(&self, now: Tick, take: impl FnOnce(&Cached) -> T) -> Lookup<T> {
         let current = self.current.load();
         let Some(cached) = current.as_deref() else {
             return Lookup::Missing;
@@ -127,13 +128,14 @@ impl Slot {
 
     /// Whether the slot holds nothing worth keeping at `now`: no usable
     /// token and no fetch under way.
-    pub(super) fn is_idle(&self, now: Instant) -> bool {
+    pub(super) fn is_idle(&self, now: Tick) -> bool {
         matches!(self.lookup(now, |_| ()), Lookup::Missing) && self.flight.lock().running.is_none()
     }
 
     /// Records a use. Writes at most once per millisecond, so a busy key
     /// does not turn every read into a write of a shared cache line.
-    pub(super) fn touch(&self, now_ms: u64) {
+    pub(super) fn touch(&self, now: Tick) {
+        let now_ms = now.coarse_ms();
         if self.last_used_ms.load(Ordering::Relaxed) != now_ms {
             self.last_used_ms.store(now_ms, Ordering::Relaxed);
         }
