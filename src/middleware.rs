@@ -363,6 +363,7 @@ impl OAuthMiddleware {
     /// `insufficient_scope` or a rejection. The copy for a replay is taken
     /// and the token attached before the future is made, so the future
     /// holds the request once.
+    #[inline(always)]
     fn send<'a>(
         &'a self,
         mut request: Request,

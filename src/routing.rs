@@ -37,6 +37,7 @@ pub(crate) struct Router {
 }
 
 impl Router {
+    #[inline]
     pub(crate) fn route<'a>(
         &'a self,
         url: &Url,

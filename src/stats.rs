@@ -114,12 +114,12 @@ impl Counters {
 }
 
 /// A counter bumped on every request by every thread. Each thread adds to
-/// its own stripe, on its own cache line, so counting costs no contention;
-/// reading sums the stripes.
+/// a cell of its own, on its own cache line, with a plain load and store:
+/// no other thread writes that cell, so no count is lost, and the hot path
+/// pays no locked instruction (an atomic add cost about 5 ns a request).
+/// Reading sums the cells.
 #[derive(Debug, Default)]
-pub(crate) struct StripedCounter([Stripe; STRIPES]);
-
-const STRIPES: usize = 16;
+pub(crate) struct StripedCounter(thread_local::ThreadLocal<Stripe>);
 
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -127,7 +127,8 @@ struct Stripe(AtomicU64);
 
 impl StripedCounter {
     pub(crate) fn add(&self) {
-        self.0[stripe()].0.fetch_add(1, Ordering::Relaxed);
+        let mine = &self.0.get_or_default().0;
+        mine.store(mine.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     pub(crate) fn sum(&self) -> u64 {
@@ -135,11 +136,24 @@ impl StripedCounter {
     }
 }
 
-/// This thread's stripe, handed out round-robin as threads first count.
-fn stripe() -> usize {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static STRIPE: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES;
+#[cfg(test)]
+mod tests {
+    use super::StripedCounter;
+
+    /// More threads than any fixed set of stripes: a plain store is exact
+    /// only while no two threads share a cell.
+    #[test]
+    fn hits_counted_from_many_threads_at_once_are_all_counted() {
+        let counter = StripedCounter::default();
+        std::thread::scope(|scope| {
+            for _ in 0..40 {
+                scope.spawn(|| {
+                    for _ in 0..5_000 {
+                        counter.add();
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.sum(), 200_000);
     }
-    STRIPE.with(|stripe| *stripe)
 }

@@ -209,6 +209,7 @@ impl TokenCache {
     /// `None` when the caller must [`lease`](Self::lease) (and wait). Kept
     /// synchronous so a request future that finds its token cached carries
     /// no fetch machinery in its state.
+    #[inline]
     pub(crate) fn lease_now(&self, slot: &Arc<Slot>) -> Option<Lease> {
         let taken = self.usable(slot, self.clock.tick(), take)?;
         self.counters.cache_hits.add();
@@ -325,14 +326,19 @@ impl TokenCache {
 
     /// The slot for `key`, made on first use. Making one when the cache is
     /// full evicts expired entries first, then the least recently used.
+    #[inline]
     pub(crate) fn slot(&self, key: &Key<'_>) -> Cow<'_, Arc<Slot>> {
-        let key = match key {
-            Key::Default => return Cow::Borrowed(&self.default_slot),
-            Key::Other(key) => *key,
-        };
+        match key {
+            Key::Default => Cow::Borrowed(&self.default_slot),
+            Key::Other(key) => Cow::Owned(self.keyed_slot(*key)),
+        }
+    }
+
+    /// The slot for a key other than the default, made on first use.
+    fn keyed_slot(&self, key: KeyRef<'_>) -> Arc<Slot> {
         match self.slots.pin().get(&key) {
-            Some(entry) => Cow::Owned(entry.0.clone()),
-            None => Cow::Owned(self.add_slot(key)),
+            Some(entry) => entry.0.clone(),
+            None => self.add_slot(key),
         }
     }
 
