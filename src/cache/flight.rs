@@ -63,11 +63,16 @@ impl TokenCache {
         now: Tick,
         take: impl FnOnce(&Cached) -> T,
     ) -> Option<T> {
-        // The default slot is never evicted, so its use goes unrecorded.
-        if !Arc::ptr_eq(slot, &self.default_slot) {
+        // The default slot is never evicted, so its use goes unrecorded;
+        // it is read through this thread's view of it.
+        let found = if Arc::ptr_eq(slot, &self.default_slot) {
+            self.default_view
+                .read(|cached| Lookup::of(cached, now, take))
+        } else {
             slot.touch(now);
-        }
-        match slot.lookup(now, take) {
+            slot.lookup(now, take)
+        };
+        match found {
             Lookup::Fresh(taken) => Some(taken),
             Lookup::Refresh(taken) => {
                 self.refresh_in_background(slot, self.clock.now());

@@ -19,6 +19,7 @@ mod damping;
 mod flight;
 mod key;
 mod lifetimes;
+mod local_view;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -166,6 +167,8 @@ pub(crate) struct TokenCache {
     config: CacheConfig,
     clock: Clock,
     default_slot: Arc<Slot>,
+    /// Each thread's view of the default slot's token (the hot path).
+    default_view: local_view::LocalView,
     /// Keyed by each slot's own key, so the key is stored once per entry.
     /// A lock-free set: a keyed request finds its entry without writing to
     /// anything the cache's other users share (a read lock would). Hashed
@@ -185,11 +188,13 @@ impl TokenCache {
         config: CacheConfig,
         clock: Clock,
     ) -> Self {
+        let default_slot = Arc::new(Slot::new(default_key));
         TokenCache {
             source,
             config,
             clock,
-            default_slot: Arc::new(Slot::new(default_key)),
+            default_view: local_view::LocalView::new(default_slot.clone()),
+            default_slot,
             slots: papaya::HashSet::with_hasher(foldhash::fast::RandomState::default()),
             growing: Mutex::new(()),
             flight_ids: AtomicU64::new(0),

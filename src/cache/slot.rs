@@ -52,6 +52,23 @@ pub(super) struct FlightState {
     pub(super) last_fetch: Option<Instant>,
 }
 
+impl<T> Lookup<T> {
+    /// What `cached` is worth at `now`, and what `take` keeps of it.
+    #[inline]
+    pub(super) fn of(cached: Option<&Cached>, now: Tick, take: impl FnOnce(&Cached) -> T) -> Self {
+        let Some(cached) = cached else {
+            return Lookup::Missing;
+        };
+        if now < cached.refresh_at {
+            Lookup::Fresh(take(cached))
+        } else if now < cached.use_until {
+            Lookup::Refresh(take(cached))
+        } else {
+            Lookup::Missing
+        }
+    }
+}
+
 pub(super) struct Flight {
     pub(super) id: u64,
     pub(super) done: Arc<Waiters>,
@@ -69,17 +86,12 @@ impl Slot {
     }
 
     pub(super) fn lookup<T>(&self, now: Tick, take: impl FnOnce(&Cached) -> T) -> Lookup<T> {
-        let current = self.current.load();
-        let Some(cached) = current.as_deref() else {
-            return Lookup::Missing;
-        };
-        if now < cached.refresh_at {
-            Lookup::Fresh(take(cached))
-        } else if now < cached.use_until {
-            Lookup::Refresh(take(cached))
-        } else {
-            Lookup::Missing
-        }
+        Lookup::of(self.current.load().as_deref(), now, take)
+    }
+
+    /// The current token's cell, for a thread's view of it.
+    pub(super) fn current(&self) -> &ArcSwapOption<Cached> {
+        &self.current
     }
 
     /// The cached token of generation `generation`, if it is still the one.

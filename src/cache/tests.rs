@@ -322,3 +322,42 @@ fn waiters_of_a_fetch_dropped_with_its_runtime_get_an_error_not_a_hang() {
     }
     assert_eq!(source.calls.load(Ordering::SeqCst), 0, "nothing was issued");
 }
+
+/// Each thread reads the default key's token through a view of its own:
+/// a token replaced or forgotten on one thread is never used again by
+/// another that had read it before. The other thread lives through the
+/// whole test, so its view is the same one each time.
+#[tokio::test]
+async fn a_token_forgotten_on_one_thread_is_not_used_by_another_that_saw_it() {
+    let source = Arc::new(Counting::default());
+    let clock = Arc::new(ManualClock::new());
+    let cache = Arc::new(cache(&source, &clock));
+    assert_eq!(header(&lease(&cache).await), "Bearer t1");
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
+    let (tell, told) = std::sync::mpsc::channel::<Option<String>>();
+    let other = std::thread::spawn({
+        let cache = cache.clone();
+        move || {
+            for () in asked {
+                let slot = cache.slot(&Key::Default);
+                let seen = cache
+                    .lease_now(&slot)
+                    .map(|lease| header(&lease).to_owned());
+                if tell.send(seen).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let read_there = || {
+        ask.send(()).expect("the other thread listens");
+        told.recv().expect("the other thread answers")
+    };
+    assert_eq!(read_there().as_deref(), Some("Bearer t1"));
+    cache.invalidate(&Key::Default);
+    assert_eq!(read_there(), None, "a forgotten token is not leased");
+    assert_eq!(header(&lease(&cache).await), "Bearer t2");
+    assert_eq!(read_there().as_deref(), Some("Bearer t2"));
+    drop(ask);
+    other.join().expect("the other thread ends");
+}
