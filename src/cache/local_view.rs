@@ -23,8 +23,14 @@ use super::slot::Slot;
 /// The default slot, seen from each thread that reads it.
 pub(super) struct LocalView {
     slot: Arc<Slot>,
-    views: ThreadLocal<RefCell<Cache<Current, Option<Arc<Cached>>>>>,
+    views: ThreadLocal<View>,
 }
+
+/// One thread's view, on a cache line of its own: each request writes its
+/// `RefCell` flag, and views of neighbouring threads sharing a line would
+/// bounce it between cores on every request.
+#[repr(align(128))]
+struct View(RefCell<Cache<Current, Option<Arc<Cached>>>>);
 
 /// What a thread's view follows: the slot's current token.
 struct Current(Arc<Slot>);
@@ -51,8 +57,8 @@ impl LocalView {
     pub(super) fn read<T>(&self, read: impl FnOnce(Option<&Cached>) -> T) -> T {
         let view = self
             .views
-            .get_or(|| RefCell::new(Cache::new(Current(self.slot.clone()))));
-        match view.try_borrow_mut() {
+            .get_or(|| View(RefCell::new(Cache::new(Current(self.slot.clone())))));
+        match view.0.try_borrow_mut() {
             Ok(mut view) => read(view.load().as_deref()),
             // Only if `read` itself came back here: read the slot directly.
             Err(_) => read(self.slot.current().load().as_deref()),
