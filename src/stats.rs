@@ -156,4 +156,75 @@ mod tests {
         });
         assert_eq!(counter.sum(), 200_000);
     }
+
+    /// `thread_local` hands an exited thread's id, and with it its cell, to
+    /// the next thread it makes: the exited thread's count must survive,
+    /// and the next thread's plain store must build on it, not on a stale
+    /// read of it. Waves of short-lived threads recycle the same ids over
+    /// and over; every wave's total is checked once it has joined.
+    #[test]
+    fn counts_of_exited_threads_survive_and_threads_given_their_ids_add_to_them() {
+        let counter = StripedCounter::default();
+        for wave in 1..=50u64 {
+            std::thread::scope(|scope| {
+                for _ in 0..6 {
+                    scope.spawn(|| {
+                        for _ in 0..1_000 {
+                            counter.add();
+                        }
+                    });
+                }
+            });
+            assert_eq!(counter.sum(), wave * 6_000, "after wave {wave}");
+        }
+        // Fifty waves of six threads in at most a few cells each: ids
+        // were recycled, so cells were shared by threads one after another.
+        assert!(counter.0.iter().count() < 50 * 6);
+    }
+
+    /// A sum taken while threads count reads each cell once, at some
+    /// moment: it can lag, but a later sum never reads less than an
+    /// earlier one (each cell only grows), and none reads more than was
+    /// counted.
+    #[test]
+    fn sums_read_while_threads_count_never_go_back_nor_past_the_total() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        const THREADS: u64 = 4;
+        const EACH: u64 = 50_000;
+        let counter = StripedCounter::default();
+        let counting = AtomicBool::new(true);
+        let (sums, last) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let (mut sums, mut last, mut went_back) = (0u64, 0u64, None);
+                while counting.load(Ordering::SeqCst) {
+                    let sum = counter.sum();
+                    if sum < last || sum > THREADS * EACH {
+                        went_back.get_or_insert((last, sum));
+                    }
+                    last = last.max(sum);
+                    sums += 1;
+                }
+                (sums, last, went_back)
+            });
+            let writers: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        for _ in 0..EACH {
+                            counter.add();
+                        }
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().expect("a writer counts");
+            }
+            counting.store(false, Ordering::SeqCst);
+            let (sums, last, went_back) = reader.join().expect("the reader sums");
+            assert_eq!(went_back, None, "(earlier sum, later sum)");
+            (sums, last)
+        });
+        assert!(sums > 0, "the reader summed while the writers counted");
+        assert!(last <= THREADS * EACH);
+        assert_eq!(counter.sum(), THREADS * EACH);
+    }
 }

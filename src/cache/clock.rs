@@ -174,6 +174,73 @@ mod tests {
         }
     }
 
+    /// The precise clock, in nanoseconds on the coarse clock's scale: both
+    /// are the kernel's monotonic clock, one read at the last tick, the
+    /// other now (and `Instant` is the latter).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn precise_nanos() -> u64 {
+        use rustix::time::{ClockId, clock_gettime};
+        let time = clock_gettime(ClockId::Monotonic);
+        let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+        seconds * 1_000_000_000 + u64::try_from(time.tv_nsec).unwrap_or(0)
+    }
+
+    /// The ground the "never early" half stands on: the coarse clock is
+    /// the precise one as of the last kernel tick, so it never reads later
+    /// than a precise reading taken after it, and trails one taken before
+    /// it by at most about a tick.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_coarse_clock_never_reads_ahead_of_the_precise_one_and_trails_it_by_a_tick() {
+        let mut most_behind = 0;
+        for _ in 0..300_000 {
+            let before = precise_nanos();
+            let coarse = super::system_tick().0;
+            let after = precise_nanos();
+            assert!(coarse <= after, "ahead by {} ns", coarse - after);
+            most_behind = most_behind.max(before.saturating_sub(coarse));
+        }
+        assert!(
+            most_behind <= KERNEL_TICK.as_nanos() as u64,
+            "trailed by {most_behind} ns"
+        );
+    }
+
+    /// Deadlines a few milliseconds apart, some closer than a tick, some
+    /// already past, each watched until well after it passed: on ticks it
+    /// must pass neither more than a kernel tick before nor after it passes
+    /// on `Instant`. Each reading of the coarse clock is bracketed by two
+    /// precise ones, so a thread preempted between them only makes the
+    /// check more lenient, never fail.
+    #[test]
+    fn a_deadline_passes_on_ticks_neither_a_kernel_tick_early_nor_late() {
+        let clock = Clock::System;
+        for offset_ms in [-8i64, -3, -1, 0, 1, 2, 3, 4, 5, 7, 9, 13, 17] {
+            let now = Instant::now();
+            let offset = Duration::from_millis(offset_ms.unsigned_abs());
+            let deadline = if offset_ms < 0 {
+                now - offset
+            } else {
+                now + offset
+            };
+            let on_ticks = clock.tick_at(deadline);
+            loop {
+                let before = Instant::now();
+                let passed = clock.tick() >= on_ticks;
+                let after = Instant::now();
+                if passed {
+                    assert!(after + KERNEL_TICK >= deadline, "{offset_ms} ms: early");
+                } else {
+                    assert!(before < deadline + KERNEL_TICK, "{offset_ms} ms: late");
+                }
+                if before > deadline + KERNEL_TICK + Duration::from_millis(2) {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+
     #[test]
     fn ticks_never_go_back() {
         let clock = Clock::System;

@@ -361,3 +361,378 @@ async fn a_token_forgotten_on_one_thread_is_not_used_by_another_that_saw_it() {
     drop(ask);
     other.join().expect("the other thread ends");
 }
+
+/// Issues `t<n>` for the default key and `k<n>` for any other, each living
+/// 100 s from the manual clock's present (`Counting`'s tokens date from the
+/// real clock, so one fetched after the clock moved far would be dead on
+/// arrival).
+struct OnClock {
+    clock: Arc<ManualClock>,
+    defaults: AtomicU64,
+    others: AtomicU64,
+}
+
+impl TokenSource for Arc<OnClock> {
+    async fn fetch(&self, cx: FetchContext<'_>) -> Result<Token, Error> {
+        let name = match cx.request().audience() {
+            None => format!("t{}", self.defaults.fetch_add(1, Ordering::SeqCst) + 1),
+            Some(_) => format!("k{}", self.others.fetch_add(1, Ordering::SeqCst) + 1),
+        };
+        Ok(Token::bearer(name)?
+            .with_issued_at(self.clock.now())
+            .with_expires_in(Duration::from_secs(100)))
+    }
+}
+
+/// A cache on a manual clock fed by [`OnClock`], and a runtime for its
+/// fetches, driven from the test's own thread. Rejections are never damped
+/// (a zero maximum cooldown): a test retires token after token.
+struct Fixture {
+    clock: Arc<ManualClock>,
+    cache: Arc<TokenCache>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Fixture {
+    fn new(max_keys: usize) -> Self {
+        let clock = Arc::new(ManualClock::new());
+        let source = Arc::new(OnClock {
+            clock: clock.clone(),
+            defaults: AtomicU64::new(0),
+            others: AtomicU64::new(0),
+        });
+        let config = CacheConfig {
+            retry: RetryPolicy::none(),
+            max_keys,
+            damping: super::RejectionDamping::default().max_cooldown(Duration::ZERO),
+            ..CacheConfig::default()
+        };
+        let cache = TokenCache::new(
+            Arc::new(source.clone()),
+            TokenRequest::new(),
+            config,
+            super::Clock::Manual(clock.clone()),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Fixture {
+            clock,
+            cache: Arc::new(cache),
+            runtime,
+        }
+    }
+
+    /// The default key's token, fetched if need be: its number.
+    fn lease(&self) -> u64 {
+        number(&self.runtime.block_on(lease(&self.cache)))
+    }
+
+    /// The default key's token as a hit on this thread, without waiting.
+    fn lease_now(&self) -> Option<u64> {
+        let slot = self.cache.slot(&Key::Default);
+        self.cache.lease_now(&slot).map(|lease| number(&lease))
+    }
+
+    /// The number of the token the default slot holds, usable or not.
+    fn current(&self) -> Option<u64> {
+        let token = self.cache.default_slot.current_token()?;
+        token.secret().trim_start_matches('t').parse().ok()
+    }
+}
+
+/// The number of a `t<n>` token's lease; 0 (older than any) if it is not one.
+fn number(lease: &Lease) -> u64 {
+    header(lease)
+        .trim_start_matches("Bearer t")
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Waits (spinning, yielding the core) until `done`, or panics after a
+/// while with `what`: a stuck handshake fails the test instead of hanging it.
+fn until(what: &str, done: impl Fn() -> bool) {
+    let since = std::time::Instant::now();
+    while !done() {
+        assert!(since.elapsed() < Duration::from_secs(20), "never: {what}");
+        std::thread::yield_now();
+    }
+}
+
+const WORKERS: usize = 4;
+const ROUNDS: u64 = 60;
+
+/// Worker threads lease the default key's token in a loop, without
+/// waiting, each through its own view of the slot. Meanwhile this thread,
+/// round after round, caches token `t<round>`, waits until every worker has
+/// leased it (so every view holds it), has `forget` get rid of it
+/// (invalidated, retired, replaced), and once `forget` has returned
+/// publishes the round. A worker reads the published round before each
+/// lease: a token numbered at most that was gone before the lease began,
+/// and leasing it breaks the promise, however fresh it still is on the
+/// clock. Each round also waits until every worker has leased once after
+/// the publication, so every stale view is put to the test.
+fn no_lease_after_forgetting(fixture: &Fixture, forget: impl Fn(&Fixture, u64)) {
+    use std::sync::atomic::AtomicBool;
+    let published = AtomicU64::new(0);
+    let seen: Vec<AtomicU64> = (0..WORKERS).map(|_| AtomicU64::new(0)).collect();
+    let checked: Vec<AtomicU64> = (0..WORKERS).map(|_| AtomicU64::new(0)).collect();
+    let stop = AtomicBool::new(false);
+    let broken = parking_lot::Mutex::new(Vec::new());
+    let hits = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for worker in 0..WORKERS {
+            let (published, seen, checked) = (&published, &seen[worker], &checked[worker]);
+            let (stop, broken, hits) = (&stop, &broken, &hits);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let forgotten = published.load(Ordering::SeqCst);
+                    if let Some(n) = fixture.lease_now() {
+                        let mut broken = broken.lock();
+                        if n <= forgotten && broken.len() < 8 {
+                            broken.push((forgotten, n));
+                        }
+                        drop(broken);
+                        seen.store(n, Ordering::SeqCst);
+                        hits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    checked.store(forgotten, Ordering::SeqCst);
+                }
+            });
+        }
+        // Stops the workers however the rounds end, so a failed assertion
+        // below fails the test rather than leaving the scope waiting.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _stop = Stop(&stop);
+        // A forgotten token leased: fail at once, not by a stalled round.
+        let intact = || {
+            let broken = broken.lock();
+            assert!(broken.is_empty(), "(forgotten up to, leased): {broken:?}");
+        };
+        for round in 1..=ROUNDS {
+            assert_eq!(fixture.lease(), round, "round {round}'s token");
+            until("every worker leased this round's token", || {
+                intact();
+                seen.iter().all(|n| n.load(Ordering::SeqCst) == round)
+            });
+            forget(fixture, round);
+            published.store(round, Ordering::SeqCst);
+            until("every worker leased after the publication", || {
+                intact();
+                checked.iter().all(|c| c.load(Ordering::SeqCst) >= round)
+            });
+        }
+        intact();
+    });
+    assert!(hits.into_inner() >= ROUNDS * WORKERS as u64);
+}
+
+#[test]
+fn no_thread_leases_a_token_once_invalidate_has_returned_though_its_view_held_it() {
+    let fixture = Fixture::new(10);
+    no_lease_after_forgetting(&fixture, |fixture, round| {
+        fixture.cache.invalidate(&Key::Default);
+        assert_eq!(fixture.current(), None, "round {round}: forgotten");
+    });
+}
+
+/// `invalidate_all` retires the default slot and every keyed one: the
+/// default slot's views must follow, and keyed tokens go too.
+#[test]
+fn no_thread_leases_a_token_once_invalidate_all_has_returned() {
+    let fixture = Fixture::new(10);
+    let keys: Vec<TokenRequest> = (0..3)
+        .map(|i| TokenRequest::new().with_audience(format!("a{i}")))
+        .collect();
+    no_lease_after_forgetting(&fixture, |fixture, round| {
+        let slots: Vec<_> = keys
+            .iter()
+            .map(|key| fixture.cache.slot(&Key::Other(KeyRef::of(key))))
+            .collect();
+        for slot in &slots {
+            let leased = fixture.runtime.block_on(fixture.cache.lease(slot));
+            assert!(leased.is_ok(), "round {round}: a keyed token");
+        }
+        fixture.cache.invalidate_all();
+        assert_eq!(fixture.current(), None, "round {round}: default forgotten");
+        for slot in &slots {
+            assert!(fixture.cache.lease_now(slot).is_none(), "keyed forgotten");
+        }
+    });
+}
+
+/// A token the API rejected is retired for every thread: without a replay
+/// (`retire`) on odd rounds, with one (`renew_after_rejection`, whose
+/// replacement is the next round's token) on even rounds.
+#[test]
+fn no_thread_leases_a_token_once_its_rejection_has_retired_it() {
+    let fixture = Fixture::new(10);
+    no_lease_after_forgetting(&fixture, |fixture, round| {
+        let slot = fixture.cache.slot(&Key::Default);
+        // A hit: not fetched for this request, so a rejection renews it.
+        let carried = match fixture.cache.lease_now(&slot) {
+            Some(lease) => lease,
+            None => panic!("round {round}: the token is cached"),
+        };
+        assert_eq!(number(&carried), round);
+        if round % 2 == 1 {
+            assert!(!fixture.cache.retire(&slot, carried.ticket), "not damped");
+            assert_eq!(fixture.current(), None, "round {round}: retired");
+        } else {
+            let renewal = fixture
+                .runtime
+                .block_on(fixture.cache.renew_after_rejection(&slot, carried.ticket));
+            match renewal {
+                Ok(Renewal::Replay(lease)) => assert_eq!(number(&lease), round + 1),
+                _ => panic!("round {round}: the rejected token is replaced"),
+            }
+        }
+    });
+}
+
+/// A token in its refresh window is still used while its replacement is
+/// fetched; once the replacement is stored, no thread may lease the old
+/// one, though it is still usable on the clock.
+#[test]
+fn no_thread_leases_a_token_once_a_refresh_ahead_has_replaced_it() {
+    let fixture = Fixture::new(10);
+    no_lease_after_forgetting(&fixture, |fixture, round| {
+        // Refresh from 80 s of the 100 s lifetime, use until 90 s.
+        fixture.clock.advance(Duration::from_secs(81));
+        let slot = fixture.cache.slot(&Key::Default);
+        fixture.runtime.block_on(async {
+            // A worker holding the flight lock makes a request skip
+            // starting the refresh: ask until one starts and lands.
+            until_async(
+                || fixture.current() == Some(round + 1),
+                async || {
+                    let lease = fixture.cache.lease(&slot).await;
+                    assert!(lease.is_ok(), "round {round}: a token");
+                    tokio::task::yield_now().await;
+                },
+            )
+            .await;
+        });
+        assert_eq!(fixture.cache.stats().background_refreshes, round);
+    });
+}
+
+/// [`until`], doing `step` on the runtime between checks.
+async fn until_async(done: impl Fn() -> bool, step: impl AsyncFn()) {
+    let since = std::time::Instant::now();
+    while !done() {
+        assert!(since.elapsed() < Duration::from_secs(20), "never done");
+        step().await;
+    }
+}
+
+/// `thread_local` gives a new thread the id of one that exited, and with
+/// it the exited thread's view, still holding the token that thread saw.
+/// A probe `ThreadLocal` tells when that happened (the new thread finds the
+/// exited one's mark in it). Odd rounds forget the token, even rounds
+/// replace it: either way the inherited view must not serve it.
+#[test]
+fn a_thread_given_the_id_of_one_that_exited_does_not_lease_the_token_that_thread_saw() {
+    use std::cell::Cell;
+    let fixture = Fixture::new(10);
+    let marks: thread_local::ThreadLocal<Cell<u64>> = thread_local::ThreadLocal::new();
+    let mut inherited = 0;
+    let mut current = fixture.lease();
+    for round in 1..=ROUNDS {
+        if fixture.current().is_none() {
+            current = fixture.lease();
+        }
+        let saw = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    marks.get_or(|| Cell::new(0)).set(round);
+                    fixture.lease_now()
+                })
+                .join()
+                .expect("the first thread leases")
+        });
+        assert_eq!(
+            saw,
+            Some(current),
+            "round {round}: the first thread's token"
+        );
+        fixture.cache.invalidate(&Key::Default);
+        let expected = match round % 2 {
+            0 => {
+                current = fixture.lease();
+                Some(current)
+            }
+            _ => None,
+        };
+        let (heir, leased) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // `get_or`, not `get`: `get` gives no id to a thread
+                    // that has none yet, so it would never find a mark.
+                    let heir = marks.get_or(|| Cell::new(0)).get() == round;
+                    (heir, fixture.lease_now())
+                })
+                .join()
+                .expect("the second thread leases")
+        });
+        inherited += u64::from(heir);
+        assert_eq!(leased, expected, "round {round} (inherited view: {heir})");
+    }
+    // Otherwise nothing was tested: ids are handed out lowest first, so
+    // the second thread nearly always gets the first one's.
+    assert!(inherited > 0, "no thread was given an exited thread's id");
+}
+
+/// Last use is recorded in units of 2^20 ns (about a millisecond): uses
+/// two milliseconds apart fall in different units, so they must be told
+/// apart. Step after step, a key picked at random is used again and a new
+/// key is added, which evicts exactly one (nothing is idle): it must be
+/// the least recently used, as a model of the uses says. Forty steps give
+/// a unit too coarse to tell the uses apart many chances to pick wrong.
+#[test]
+fn keys_used_two_milliseconds_apart_are_evicted_least_recently_used_first() {
+    const STEPS: usize = 40;
+    let fixture = Fixture::new(10);
+    let keys: Vec<TokenRequest> = (0..10 + STEPS)
+        .map(|i| TokenRequest::new().with_audience(format!("a{i}")))
+        .collect();
+    let key = |i: usize| Key::Other(KeyRef::of(&keys[i]));
+    let use_key = |i: usize| {
+        fixture.clock.advance(Duration::from_millis(2));
+        let slot = fixture.cache.slot(&key(i));
+        let leased = fixture.runtime.block_on(fixture.cache.lease(&slot));
+        assert!(leased.is_ok(), "key {i} leased");
+    };
+    // Keys in the order of their last use, least recent first.
+    let mut model: Vec<usize> = (0..10).collect();
+    for &i in &model {
+        use_key(i);
+    }
+    let mut random = 0x2545_f491_4f6c_dd1d_u64;
+    for step in 0..STEPS {
+        random = random
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let again = model.remove((random >> 33) as usize % model.len());
+        use_key(again);
+        model.push(again);
+        let victim = model.remove(0);
+        let added = 10 + step;
+        use_key(added);
+        model.push(added);
+        let mut present: Vec<usize> = (0..keys.len())
+            .filter(|&i| fixture.cache.existing_slot(&key(i)).is_some())
+            .collect();
+        let mut expected = model.clone();
+        present.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(present, expected, "step {step}: key {victim} evicted");
+    }
+    assert_eq!(fixture.cache.stats().evictions, STEPS as u64);
+}
