@@ -128,6 +128,7 @@ pub mod metrics;
 mod middleware;
 mod origin;
 mod outcome;
+mod per_thread;
 mod rejection;
 mod replay;
 mod request;

@@ -1,8 +1,10 @@
 //! Counters a caller can read: how the cache and the token endpoint behave.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::outcome::ReplayOutcome;
+use crate::per_thread::{self, Owner, Values};
 
 /// A snapshot of the middleware's counters since it was built, from
 /// [`OAuthMiddleware::stats`](crate::OAuthMiddleware::stats).
@@ -114,25 +116,70 @@ impl Counters {
 }
 
 /// A counter bumped on every request by every thread. Each thread adds to
-/// a cell of its own, on its own cache line, with a plain load and store:
-/// no other thread writes that cell, so no count is lost, and the hot path
-/// pays no locked instruction (an atomic add cost about 5 ns a request).
-/// Reading sums the cells.
+/// a cell of its own (`per_thread`), on its own cache line, with a plain
+/// load and store: no other thread writes that cell, so no count is lost,
+/// and the hot path pays no locked instruction (an atomic add cost about
+/// 5 ns a request). Reading sums the cells, which outlive their threads.
+/// A thread whose cell cannot be reached (its thread-locals torn down)
+/// adds to a shared cell instead.
 #[derive(Debug, Default)]
-pub(crate) struct StripedCounter(thread_local::ThreadLocal<Stripe>);
+pub(crate) struct StripedCounter {
+    owner: Owner,
+    cells: parking_lot::Mutex<Vec<Arc<Stripe>>>,
+    shared: AtomicU64,
+}
 
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Stripe(AtomicU64);
 
+thread_local! {
+    static STRIPES: Values<Arc<Stripe>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl StripedCounter {
+    #[inline]
     pub(crate) fn add(&self) {
-        let mine = &self.0.get_or_default().0;
-        mine.store(mine.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let mine = per_thread::with(
+            &STRIPES,
+            &self.owner,
+            || self.new_stripe(),
+            |mine| {
+                mine.0
+                    .store(mine.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            },
+        );
+        if mine.is_none() {
+            self.shared.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A cell for a thread's first count. The cells of threads that have
+    /// ended (only this list still holds them) are folded into the shared
+    /// cell first, so threads that come and go leave no cell behind.
+    #[cold]
+    fn new_stripe(&self) -> Arc<Stripe> {
+        let stripe = Arc::new(Stripe::default());
+        let mut cells = self.cells.lock();
+        cells.retain(|cell| {
+            let ended = Arc::strong_count(cell) == 1;
+            if ended {
+                // Pairs with the ended thread's release of its `Arc`: its
+                // last count is seen.
+                std::sync::atomic::fence(Ordering::Acquire);
+                let count = cell.0.load(Ordering::Relaxed);
+                self.shared.fetch_add(count, Ordering::Relaxed);
+            }
+            !ended
+        });
+        cells.push(stripe.clone());
+        stripe
     }
 
     pub(crate) fn sum(&self) -> u64 {
-        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+        let cells = self.cells.lock();
+        let mine: u64 = cells.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
+        mine + self.shared.load(Ordering::Relaxed)
     }
 }
 
@@ -157,11 +204,10 @@ mod tests {
         assert_eq!(counter.sum(), 200_000);
     }
 
-    /// `thread_local` hands an exited thread's id, and with it its cell, to
-    /// the next thread it makes: the exited thread's count must survive,
-    /// and the next thread's plain store must build on it, not on a stale
-    /// read of it. Waves of short-lived threads recycle the same ids over
-    /// and over; every wave's total is checked once it has joined.
+    /// Threads that count and end, wave after wave: each ended thread's
+    /// count must survive the folding of its cell into the shared one, and
+    /// no cell may be left behind per thread. Every wave's total is
+    /// checked once it has joined.
     #[test]
     fn counts_of_exited_threads_survive_and_threads_given_their_ids_add_to_them() {
         let counter = StripedCounter::default();
@@ -177,9 +223,9 @@ mod tests {
             });
             assert_eq!(counter.sum(), wave * 6_000, "after wave {wave}");
         }
-        // Fifty waves of six threads in at most a few cells each: ids
-        // were recycled, so cells were shared by threads one after another.
-        assert!(counter.0.iter().count() < 50 * 6);
+        // Fifty waves of six threads: the cells of ended threads were
+        // folded as new ones came, so no more than two waves' remain.
+        assert!(counter.cells.lock().len() <= 12);
     }
 
     /// A sum taken while threads count reads each cell once, at some
@@ -226,5 +272,36 @@ mod tests {
         assert!(sums > 0, "the reader summed while the writers counted");
         assert!(last <= THREADS * EACH);
         assert_eq!(counter.sum(), THREADS * EACH);
+    }
+
+    /// A thread-local first used before the thread's first count is
+    /// dropped after the thread's counting cells (drops run in the reverse
+    /// order of first use). A hit counted from its drop (a
+    /// request made by a flush on exit) must be counted: a panic there
+    /// aborts the process. It runs under `catch_unwind` here, so that the
+    /// test fails instead.
+    #[test]
+    fn a_hit_counted_from_a_thread_local_destructor_is_counted_not_a_panic() {
+        use std::sync::Arc;
+        let counter = Arc::new(StripedCounter::default());
+        let (tell, told) = std::sync::mpsc::channel();
+        let shared = counter.clone();
+        std::thread::spawn(move || {
+            let at_exit = {
+                let counter = shared.clone();
+                move || {
+                    let counted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        counter.add();
+                    }));
+                    let _ = tell.send(counted.is_ok());
+                }
+            };
+            crate::per_thread::at_exit::run(at_exit);
+            shared.add();
+        })
+        .join()
+        .expect("the thread ends");
+        assert_eq!(told.recv(), Ok(true), "counted, not a panic");
+        assert_eq!(counter.sum(), 2);
     }
 }

@@ -30,6 +30,10 @@ impl Tick {
     }
 }
 
+/// Longer than a kernel tick at the lowest common rate (100 Hz) between
+/// the readings of [`Clock::tick_at`]: the thread was paused there.
+const PAUSE: Duration = Duration::from_millis(12);
+
 /// A source of monotonic time. An enum rather than a trait object: outside
 /// tests it has one variant, so reading it on the hot path costs what the
 /// coarse clock costs and nothing more.
@@ -65,9 +69,19 @@ impl Clock {
 
     /// The tick at which `at` falls, for a deadline read on the hot path.
     /// Measured from now on both clocks, so the coarse clock's lag shifts
-    /// the deadline by at most one kernel tick.
+    /// the deadline by at most one kernel tick. The tick is read first: a
+    /// thread taken off its core between the two readings then moves the
+    /// deadline earlier (a token renewed sooner), never later; and the
+    /// readings are taken again, a few times at most, when a tick read
+    /// after them shows such a pause.
     pub(crate) fn tick_at(&self, at: Instant) -> Tick {
-        let (now, tick) = (self.now(), self.tick());
+        let (mut tick, mut now) = (self.tick(), self.now());
+        for _ in 0..3 {
+            if self.tick().0.saturating_sub(tick.0) <= Tick::nanos(PAUSE) {
+                break;
+            }
+            (tick, now) = (self.tick(), self.now());
+        }
         match at.checked_duration_since(now) {
             Some(ahead) => Tick(tick.0.saturating_add(Tick::nanos(ahead))),
             None => Tick(tick.0.saturating_sub(Tick::nanos(now - at))),
@@ -239,6 +253,57 @@ mod tests {
                 std::hint::spin_loop();
             }
         }
+    }
+
+    /// A thread taken off its core between `tick_at`'s two readings would
+    /// convert the deadline late by as long as it was off, had the precise
+    /// clock been read first. Threads outnumbering the cores convert one
+    /// deadline over and over, so some are taken off there; no conversion
+    /// may land more than a kernel tick late (the deadline would pass on
+    /// ticks after it passed on `Instant`: a token used past its last
+    /// usable moment). Early is the safe side (a token renewed sooner); a
+    /// pause makes it early by at most the pause, retried thrice, so only
+    /// an absurd earliness fails.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_deadline_converted_by_threads_competing_for_the_cores_lands_within_a_kernel_tick() {
+        let ahead = Duration::from_millis(500);
+        // The deadline on both scales, from readings nothing came between.
+        let (deadline, on_precise) = loop {
+            let before = precise_nanos();
+            let now = Instant::now();
+            let after = precise_nanos();
+            if after - before < 50_000 {
+                break (now + ahead, before + ahead.as_nanos() as u64);
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let clock = Clock::System;
+        let (earliest, latest) = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8 * cores)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let (mut earliest, mut latest) = (u64::MAX, 0);
+                        let since = Instant::now();
+                        while since.elapsed() < Duration::from_millis(300) {
+                            let on_ticks = clock.tick_at(deadline).0;
+                            earliest = earliest.min(on_ticks);
+                            latest = latest.max(on_ticks);
+                        }
+                        (earliest, latest)
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|thread| thread.join().expect("a thread converts"))
+                .fold((u64::MAX, 0), |(e, l), (te, tl)| (e.min(te), l.max(tl)))
+        });
+        let tick = KERNEL_TICK.as_nanos() as u64;
+        let early = on_precise.saturating_sub(earliest);
+        let late = latest.saturating_sub(on_precise + 50_000);
+        assert!(late <= tick, "landed {late} ns late");
+        assert!(early <= 20 * tick, "landed {early} ns early");
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl TokenCache {
         &self,
         slot: &Arc<Slot>,
         now: Tick,
-        take: impl FnOnce(&Cached) -> T,
+        take: impl Fn(&Cached) -> T + Copy,
     ) -> Option<T> {
         // The default slot is never evicted, so its use goes unrecorded;
         // it is read through this thread's view of it.
