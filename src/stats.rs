@@ -67,7 +67,7 @@ pub(crate) struct Counters {
     pub(crate) fetches: AtomicU64,
     pub(crate) token_requests: AtomicU64,
     pub(crate) fetch_failures: AtomicU64,
-    pub(crate) cache_hits: StripedCounter,
+    pub(crate) cache_hits: PerThreadCounter,
     pub(crate) waited: AtomicU64,
     pub(crate) cooldown_rejections: AtomicU64,
     pub(crate) background_refreshes: AtomicU64,
@@ -123,27 +123,27 @@ impl Counters {
 /// A thread whose cell cannot be reached (its thread-locals torn down)
 /// adds to a shared cell instead.
 #[derive(Debug, Default)]
-pub(crate) struct StripedCounter {
+pub(crate) struct PerThreadCounter {
     owner: Owner,
-    cells: parking_lot::Mutex<Vec<Arc<Stripe>>>,
+    cells: parking_lot::Mutex<Vec<Arc<CountCell>>>,
     shared: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Stripe(AtomicU64);
+struct CountCell(AtomicU64);
 
 thread_local! {
-    static STRIPES: Values<Arc<Stripe>> = const { std::cell::RefCell::new(Vec::new()) };
+    static COUNT_CELLS: Values<Arc<CountCell>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl StripedCounter {
+impl PerThreadCounter {
     #[inline]
     pub(crate) fn add(&self) {
         let mine = per_thread::with(
-            &STRIPES,
+            &COUNT_CELLS,
             &self.owner,
-            || self.new_stripe(),
+            || self.new_cell(),
             |mine| {
                 mine.0
                     .store(mine.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -158,22 +158,22 @@ impl StripedCounter {
     /// ended (only this list still holds them) are folded into the shared
     /// cell first, so threads that come and go leave no cell behind.
     #[cold]
-    fn new_stripe(&self) -> Arc<Stripe> {
-        let stripe = Arc::new(Stripe::default());
+    fn new_cell(&self) -> Arc<CountCell> {
+        let cell = Arc::new(CountCell::default());
         let mut cells = self.cells.lock();
-        cells.retain(|cell| {
-            let ended = Arc::strong_count(cell) == 1;
+        cells.retain(|kept| {
+            let ended = Arc::strong_count(kept) == 1;
             if ended {
                 // Pairs with the ended thread's release of its `Arc`: its
                 // last count is seen.
                 std::sync::atomic::fence(Ordering::Acquire);
-                let count = cell.0.load(Ordering::Relaxed);
+                let count = kept.0.load(Ordering::Relaxed);
                 self.shared.fetch_add(count, Ordering::Relaxed);
             }
             !ended
         });
-        cells.push(stripe.clone());
-        stripe
+        cells.push(cell.clone());
+        cell
     }
 
     pub(crate) fn sum(&self) -> u64 {
@@ -185,13 +185,13 @@ impl StripedCounter {
 
 #[cfg(test)]
 mod tests {
-    use super::StripedCounter;
+    use super::PerThreadCounter;
 
     /// More threads than any fixed set of stripes: a plain store is exact
     /// only while no two threads share a cell.
     #[test]
     fn hits_counted_from_many_threads_at_once_are_all_counted() {
-        let counter = StripedCounter::default();
+        let counter = PerThreadCounter::default();
         std::thread::scope(|scope| {
             for _ in 0..40 {
                 scope.spawn(|| {
@@ -210,7 +210,7 @@ mod tests {
     /// checked once it has joined.
     #[test]
     fn counts_of_exited_threads_survive_and_threads_given_their_ids_add_to_them() {
-        let counter = StripedCounter::default();
+        let counter = PerThreadCounter::default();
         for wave in 1..=50u64 {
             std::thread::scope(|scope| {
                 for _ in 0..6 {
@@ -237,7 +237,7 @@ mod tests {
         use std::sync::atomic::{AtomicBool, Ordering};
         const THREADS: u64 = 4;
         const EACH: u64 = 50_000;
-        let counter = StripedCounter::default();
+        let counter = PerThreadCounter::default();
         let counting = AtomicBool::new(true);
         let (sums, last) = std::thread::scope(|scope| {
             let reader = scope.spawn(|| {
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn a_hit_counted_from_a_thread_local_destructor_is_counted_not_a_panic() {
         use std::sync::Arc;
-        let counter = Arc::new(StripedCounter::default());
+        let counter = Arc::new(PerThreadCounter::default());
         let (tell, told) = std::sync::mpsc::channel();
         let shared = counter.clone();
         std::thread::spawn(move || {
