@@ -752,3 +752,37 @@ fn a_token_leased_from_a_thread_local_destructor_is_served_not_a_panic() {
     .expect("the thread ends");
     assert_eq!(told.recv(), Ok(Ok(Some(1))));
 }
+
+/// A thread's view holds the token it last read; once the token is
+/// forgotten, the view lets go of it at that thread's next request, or
+/// when the thread ends, so the token's buffer can be zeroed.
+#[test]
+fn a_forgotten_token_is_let_go_by_views_at_their_next_request_or_their_end() {
+    let fixture = Fixture::new(10);
+    assert_eq!(fixture.lease(), 1);
+    let slot = fixture.cache.slot(&Key::Default);
+    let held = slot
+        .current()
+        .load_full()
+        .map(|cached| Arc::downgrade(&cached))
+        .expect("a cached token");
+    // Another thread reads it through its own view, then waits.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (read, was_read) = std::sync::mpsc::channel::<bool>();
+    let reader = std::thread::spawn({
+        let cache = fixture.cache.clone();
+        move || {
+            let slot = cache.slot(&Key::Default);
+            let _ = read.send(cache.lease_now(&slot).is_some());
+            wait.recv().is_ok()
+        }
+    });
+    assert_eq!(was_read.recv(), Ok(true), "the other thread read the token");
+    fixture.cache.invalidate(&Key::Default);
+    // This thread's view let go at its next request; the other still holds it.
+    assert!(fixture.cache.lease_now(&slot).is_none(), "forgotten");
+    assert!(held.upgrade().is_some(), "the other thread's view holds it");
+    drop(go);
+    let _ = reader.join();
+    assert!(held.upgrade().is_none(), "let go once that thread ended");
+}
